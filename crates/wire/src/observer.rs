@@ -398,7 +398,7 @@ impl Observer {
             }
         }
         let packet = match dir {
-            Direction::ServerToClient => self.server_packet(raw.seq, payload, at, out),
+            Direction::ServerToClient => self.server_packet(payload, at, out),
             Direction::ClientToServer => self.client_packet(raw.seq, payload, at, out),
         };
         if let Packet::Malformed(_) = &packet {
@@ -457,7 +457,7 @@ impl Observer {
         }
     }
 
-    fn server_packet(&mut self, seq: u8, p: &[u8], at: Duration, out: &mut Vec<ObserverEvent>) -> Packet {
+    fn server_packet(&mut self, p: &[u8], at: Duration, out: &mut Vec<ObserverEvent>) -> Packet {
         let dir = Direction::ServerToClient;
         let first = p.first().copied();
         match self.state {
