@@ -32,7 +32,5 @@ pub mod observer;
 pub mod packets;
 pub mod reader;
 
-#[cfg(fuzzing)]
-pub mod fuzzing;
 
 pub use error::WireError;

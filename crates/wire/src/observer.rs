@@ -73,6 +73,10 @@ pub struct ObservedPacket {
     pub len: usize,
     /// The decoded packet.
     pub packet: Packet,
+    /// The payload it was decoded from.
+    pub payload: bytes::Bytes,
+    /// The negotiated context it was decoded with.
+    pub ctx: Ctx,
 }
 
 /// Handshake milestones, for timelines.
@@ -357,6 +361,8 @@ impl Observer {
                         seq,
                         len,
                         packet: Packet::Data(Vec::new()),
+                        payload: bytes::Bytes::new(),
+                        ctx: self.ctx(),
                     }));
                 }
             }
@@ -397,6 +403,7 @@ impl Observer {
                 }
             }
         }
+        let decode_ctx = self.ctx();
         let packet = match dir {
             Direction::ServerToClient => self.server_packet(payload, at, out),
             Direction::ClientToServer => self.client_packet(raw.seq, payload, at, out),
@@ -410,7 +417,8 @@ impl Observer {
         }
         let len = payload.len();
         let compression = self.pending_compression(&packet, dir);
-        out.push(ObserverEvent::Packet(ObservedPacket { at, dir, seq: raw.seq, len, packet }));
+        let ctx = decode_ctx;
+        out.push(ObserverEvent::Packet(ObservedPacket { at, dir, seq: raw.seq, len, packet, payload: raw.payload.clone(), ctx }));
         if let Some(alg) = compression {
             self.start_compression(alg);
             Self::milestone(out, at, dir, Milestone::CompressionOn(alg));

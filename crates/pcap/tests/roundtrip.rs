@@ -1,0 +1,92 @@
+//! encode(decode(bytes)) == bytes for every packet of every real capture:
+//! the recorded fixtures (always) and the public corpus in ../shared (when
+//! present beside the checkout; CI has it).
+
+use std::path::{Path, PathBuf};
+
+use hsp_pcap::{Follower, PcapFile, slice_tcp};
+use hsp_wire::observer::{ObserverConfig, ObserverEvent};
+use hsp_wire::packets::Packet;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn captures(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Re-encodes every decoded packet; returns (packets checked, mismatches).
+fn check(path: &Path, ports: Vec<u16>) -> (usize, Vec<String>) {
+    let mut f = PcapFile::open(path).unwrap();
+    let dlt = f.linktype();
+    let mut follower = Follower::new(ports, ObserverConfig::default());
+    let mut ev = Vec::new();
+    let (mut n, mut bad) = (0, Vec::new());
+    while let Some(rec) = f.next_record().unwrap() {
+        let frame = rec.frame;
+        let Some(seg) = slice_tcp(dlt, rec.data) else { continue };
+        ev.clear();
+        follower.on_segment(&seg, rec.ts, &mut ev);
+        for e in &ev {
+            if let ObserverEvent::Packet(p) = &e.event {
+                if matches!(p.packet, Packet::Data(_) | Packet::Malformed(_)) {
+                    continue;
+                }
+                n += 1;
+                if p.packet.to_payload(p.ctx) != p.payload[..] {
+                    bad.push(format!("{} frame {frame}: {} does not re-encode byte-exact", path.display(), p.packet.info()));
+                }
+            }
+        }
+    }
+    (n, bad)
+}
+
+fn all_ports() -> Vec<u16> {
+    // Every server port used by the corpus (PROVENANCE.md) and fixtures.
+    let mut ports = vec![3306, 20130, 30130, 6033, 2883, 13001, 3307, 33066, 33308, 5432];
+    let tsv = std::fs::read_to_string(root().join("fixtures/ports.tsv")).expect("fixtures/ports.tsv (run scripts/record-fixtures.sh)");
+    ports.extend(tsv.lines().filter_map(|l| l.split_whitespace().nth(1)?.parse::<u16>().ok()));
+    ports
+}
+
+#[test]
+fn fixtures_re_encode_byte_exact() {
+    let files = captures(&root().join("fixtures"));
+    assert!(files.len() >= 8, "fixtures/ holds {} captures; run scripts/record-fixtures.sh", files.len());
+    let mut total = 0;
+    for f in files {
+        let (n, bad) = check(&f, all_ports());
+        assert!(bad.is_empty(), "{bad:#?}");
+        total += n;
+    }
+    assert!(total > 100, "only {total} packets decoded from fixtures");
+}
+
+#[test]
+fn public_corpus_re_encodes_byte_exact() {
+    let dir = root().join("../shared/captures/public");
+    assert!(dir.is_dir(), "{} is missing: the public capture corpus must sit beside the checkout (../shared)", dir.display());
+    let (mut total, mut bad) = (0, Vec::new());
+    for f in captures(&dir) {
+        let (n, b) = check(&f, all_ports());
+        total += n;
+        bad.extend(b);
+    }
+    assert!(bad.is_empty(), "{} of {total} packets differ: {bad:#?}", bad.len());
+    assert!(total > 3000, "only {total} packets decoded from the corpus");
+}
