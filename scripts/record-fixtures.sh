@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Records real MySQL-protocol captures from a private MariaDB into fixtures/.
+# Records real MySQL-protocol captures from a private MariaDB into fixtures/
+# (or into the directory given as the first argument).
 #
 # Starts its own mariadbd (temporary datadir, 127.0.0.1, a free port, TLS
 # certificates made here), runs tcpdump on loopback for that port only, and
@@ -10,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-out=fixtures
+out=${1:-fixtures}
+mkdir -p "$out"
 tmp=$(mktemp -d /tmp/hsp-record-XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 1; rm -rf "$tmp"; }

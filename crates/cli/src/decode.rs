@@ -59,7 +59,9 @@ fn notice_text(n: &Notice) -> String {
 
 pub(crate) fn run(args: &DecodeArgs) -> Result<ExitCode> {
     if !args.packets {
-        bail!("per-connection analysis is not implemented yet; pass --packets to list every MySQL packet");
+        bail!(
+            "per-connection analysis is not implemented yet; pass --packets to list every MySQL packet"
+        );
     }
     let mut ports = vec![3306];
     ports.extend(&args.ports);
@@ -77,10 +79,19 @@ pub(crate) fn run(args: &DecodeArgs) -> Result<ExitCode> {
         }
     }
     out.flush().context("writing output")?;
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-fn decode_file(path: &std::path::Path, ports: &[u16], format: Format, out: &mut impl Write) -> Result<()> {
+fn decode_file(
+    path: &std::path::Path,
+    ports: &[u16],
+    format: Format,
+    out: &mut impl Write,
+) -> Result<()> {
     let mut file = PcapFile::open(path)?;
     let dlt = file.linktype();
     let mut follower = Follower::new(ports.to_vec(), ObserverConfig::default());
@@ -89,7 +100,9 @@ fn decode_file(path: &std::path::Path, ports: &[u16], format: Format, out: &mut 
     while let Some(rec) = file.next_record()? {
         let t0 = *first.get_or_insert(rec.ts);
         let rel = rec.ts.saturating_sub(t0);
-        let Some(seg) = slice_tcp(dlt, rec.data) else { continue };
+        let Some(seg) = slice_tcp(dlt, rec.data) else {
+            continue;
+        };
         events.clear();
         follower.on_segment(&seg, rec.ts, &mut events);
         for ev in &events {
@@ -114,10 +127,18 @@ fn decode_file(path: &std::path::Path, ports: &[u16], format: Format, out: &mut 
                         }
                         Format::Text => {
                             let (src, dst) = match p.dir {
-                                hsp_wire::observer::Direction::ClientToServer => (ev.endpoints.client, ev.endpoints.server),
-                                hsp_wire::observer::Direction::ServerToClient => (ev.endpoints.server, ev.endpoints.client),
+                                hsp_wire::observer::Direction::ClientToServer => {
+                                    (ev.endpoints.client, ev.endpoints.server)
+                                }
+                                hsp_wire::observer::Direction::ServerToClient => {
+                                    (ev.endpoints.server, ev.endpoints.client)
+                                }
                             };
-                            writeln!(out, "{:>6} {:>12.6} {:>4} {src} -> {dst} seq={} len={} {}", line.frame, line.time, line.stream, line.seq, line.len, info)?;
+                            writeln!(
+                                out,
+                                "{:>6} {:>12.6} {:>4} {src} -> {dst} seq={} len={} {}",
+                                line.frame, line.time, line.stream, line.seq, line.len, info
+                            )?;
                         }
                     }
                 }
@@ -135,7 +156,11 @@ fn decode_file(path: &std::path::Path, ports: &[u16], format: Format, out: &mut 
                             serde_json::to_writer(&mut *out, &line)?;
                             out.write_all(b"\n")?;
                         }
-                        Format::Text => writeln!(out, "{:>6} {:>12.6} {:>4} notice: {}", line.frame, line.time, line.stream, line.notice)?,
+                        Format::Text => writeln!(
+                            out,
+                            "{:>6} {:>12.6} {:>4} notice: {}",
+                            line.frame, line.time, line.stream, line.notice
+                        )?,
                     }
                 }
                 ObserverEvent::Milestone { .. } => {}

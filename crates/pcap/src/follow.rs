@@ -49,7 +49,10 @@ pub struct Follower {
 
 impl std::fmt::Debug for Follower {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Follower").field("connections", &self.conns.len()).field("server_ports", &self.server_ports).finish()
+        f.debug_struct("Follower")
+            .field("connections", &self.conns.len())
+            .field("server_ports", &self.server_ports)
+            .finish()
     }
 }
 
@@ -89,13 +92,25 @@ impl Follower {
         });
         if conn.endpoints.is_none() {
             let ep = if seg.flags.syn && !seg.flags.ack {
-                Some(Endpoint { client: seg.src, server: seg.dst })
+                Some(Endpoint {
+                    client: seg.src,
+                    server: seg.dst,
+                })
             } else if seg.flags.syn && seg.flags.ack {
-                Some(Endpoint { client: seg.dst, server: seg.src })
+                Some(Endpoint {
+                    client: seg.dst,
+                    server: seg.src,
+                })
             } else if self.server_ports.contains(&seg.dst.port()) {
-                Some(Endpoint { client: seg.src, server: seg.dst })
+                Some(Endpoint {
+                    client: seg.src,
+                    server: seg.dst,
+                })
             } else if self.server_ports.contains(&seg.src.port()) {
-                Some(Endpoint { client: seg.dst, server: seg.src })
+                Some(Endpoint {
+                    client: seg.dst,
+                    server: seg.src,
+                })
             } else {
                 None
             };
@@ -107,10 +122,16 @@ impl Follower {
             }
         }
         let Some(ep) = conn.endpoints else { return };
-        let dir = if seg.src == ep.client { Direction::ClientToServer } else { Direction::ServerToClient };
+        let dir = if seg.src == ep.client {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        };
         let d = usize::from(dir == Direction::ServerToClient);
         let syn = u32::from(seg.flags.syn);
-        let Some(obs) = conn.observer.as_mut() else { return };
+        let Some(obs) = conn.observer.as_mut() else {
+            return;
+        };
         let mut events = Vec::new();
         let start = seg.seq.wrapping_add(syn);
         let expected = *conn.next[d].get_or_insert(start);
@@ -137,11 +158,15 @@ impl Follower {
         } else if seg.flags.syn {
             conn.next[d] = Some(start);
         }
-        if seg.flags.fin {
-            if let Some(n) = conn.next[d].as_mut() {
-                *n = n.wrapping_add(1);
-            }
+        if seg.flags.fin
+            && let Some(n) = conn.next[d].as_mut()
+        {
+            *n = n.wrapping_add(1);
         }
-        out.extend(events.into_iter().map(|event| FollowerEvent { conn: conn.id, endpoints: ep, event }));
+        out.extend(events.into_iter().map(|event| FollowerEvent {
+            conn: conn.id,
+            endpoints: ep,
+            event,
+        }));
     }
 }

@@ -64,7 +64,9 @@ pub fn slice_tcp(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
             LaxSlicedPacket::from_ether_type(EtherType(proto), data.get(20..)?)
         }
         DLT_NULL | DLT_LOOP => LaxSlicedPacket::from_ip(data.get(4..)?).ok()?,
-        DLT_RAW | DLT_RAW_OPENBSD | DLT_RAW_101 | DLT_IPV4 | DLT_IPV6 => LaxSlicedPacket::from_ip(data).ok()?,
+        DLT_RAW | DLT_RAW_OPENBSD | DLT_RAW_101 | DLT_IPV4 | DLT_IPV6 => {
+            LaxSlicedPacket::from_ip(data).ok()?
+        }
         _ => return None,
     };
     let (src_ip, dst_ip, truncated): (IpAddr, IpAddr, bool) = match pkt.net.as_ref()? {
@@ -72,9 +74,17 @@ pub fn slice_tcp(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
             if v4.payload().fragmented {
                 return None;
             }
-            (v4.header().source_addr().into(), v4.header().destination_addr().into(), v4.payload().incomplete)
+            (
+                v4.header().source_addr().into(),
+                v4.header().destination_addr().into(),
+                v4.payload().incomplete,
+            )
         }
-        LaxNetSlice::Ipv6(v6) => (v6.header().source_addr().into(), v6.header().destination_addr().into(), v6.payload().incomplete),
+        LaxNetSlice::Ipv6(v6) => (
+            v6.header().source_addr().into(),
+            v6.header().destination_addr().into(),
+            v6.payload().incomplete,
+        ),
         LaxNetSlice::Arp(_) => return None,
     };
     let TransportSlice::Tcp(tcp) = pkt.transport.as_ref()? else {

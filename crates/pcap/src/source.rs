@@ -50,17 +50,23 @@ pub struct PcapFile {
 
 impl std::fmt::Debug for PcapFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PcapFile").field("path", &self.path).field("linktype", &self.linktype).finish()
+        f.debug_struct("PcapFile")
+            .field("path", &self.path)
+            .field("linktype", &self.linktype)
+            .finish()
     }
 }
 
 impl PcapFile {
     /// Opens a pcap or pcapng file with nanosecond timestamps.
     pub fn open(path: &Path) -> Result<Self, PcapError> {
-        let cap = pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano).map_err(|e| PcapError::Open {
-            path: path.to_path_buf(),
-            msg: e.to_string(),
-        })?;
+        let cap =
+            pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano).map_err(|e| {
+                PcapError::Open {
+                    path: path.to_path_buf(),
+                    msg: e.to_string(),
+                }
+            })?;
         let linktype = cap.get_datalink().0;
         Ok(Self {
             path: path.to_path_buf(),

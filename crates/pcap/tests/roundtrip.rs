@@ -38,7 +38,9 @@ fn check(path: &Path, ports: Vec<u16>) -> (usize, Vec<String>) {
     let (mut n, mut bad) = (0, Vec::new());
     while let Some(rec) = f.next_record().unwrap() {
         let frame = rec.frame;
-        let Some(seg) = slice_tcp(dlt, rec.data) else { continue };
+        let Some(seg) = slice_tcp(dlt, rec.data) else {
+            continue;
+        };
         ev.clear();
         follower.on_segment(&seg, rec.ts, &mut ev);
         for e in &ev {
@@ -48,7 +50,11 @@ fn check(path: &Path, ports: Vec<u16>) -> (usize, Vec<String>) {
                 }
                 n += 1;
                 if p.packet.to_payload(p.ctx) != p.payload[..] {
-                    bad.push(format!("{} frame {frame}: {} does not re-encode byte-exact", path.display(), p.packet.info()));
+                    bad.push(format!(
+                        "{} frame {frame}: {} does not re-encode byte-exact",
+                        path.display(),
+                        p.packet.info()
+                    ));
                 }
             }
         }
@@ -58,16 +64,26 @@ fn check(path: &Path, ports: Vec<u16>) -> (usize, Vec<String>) {
 
 fn all_ports() -> Vec<u16> {
     // Every server port used by the corpus (PROVENANCE.md) and fixtures.
-    let mut ports = vec![3306, 20130, 30130, 6033, 2883, 13001, 3307, 33066, 33308, 5432];
-    let tsv = std::fs::read_to_string(root().join("fixtures/ports.tsv")).expect("fixtures/ports.tsv (run scripts/record-fixtures.sh)");
-    ports.extend(tsv.lines().filter_map(|l| l.split_whitespace().nth(1)?.parse::<u16>().ok()));
+    let mut ports = vec![
+        3306, 20130, 30130, 6033, 2883, 13001, 3307, 33066, 33308, 5432,
+    ];
+    let tsv = std::fs::read_to_string(root().join("fixtures/ports.tsv"))
+        .expect("fixtures/ports.tsv (run scripts/record-fixtures.sh)");
+    ports.extend(
+        tsv.lines()
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u16>().ok()),
+    );
     ports
 }
 
 #[test]
 fn fixtures_re_encode_byte_exact() {
     let files = captures(&root().join("fixtures"));
-    assert!(files.len() >= 8, "fixtures/ holds {} captures; run scripts/record-fixtures.sh", files.len());
+    assert!(
+        files.len() >= 8,
+        "fixtures/ holds {} captures; run scripts/record-fixtures.sh",
+        files.len()
+    );
     let mut total = 0;
     for f in files {
         let (n, bad) = check(&f, all_ports());
@@ -80,13 +96,21 @@ fn fixtures_re_encode_byte_exact() {
 #[test]
 fn public_corpus_re_encodes_byte_exact() {
     let dir = root().join("../shared/captures/public");
-    assert!(dir.is_dir(), "{} is missing: the public capture corpus must sit beside the checkout (../shared)", dir.display());
+    assert!(
+        dir.is_dir(),
+        "{} is missing: the public capture corpus must sit beside the checkout (../shared)",
+        dir.display()
+    );
     let (mut total, mut bad) = (0, Vec::new());
     for f in captures(&dir) {
         let (n, b) = check(&f, all_ports());
         total += n;
         bad.extend(b);
     }
-    assert!(bad.is_empty(), "{} of {total} packets differ: {bad:#?}", bad.len());
+    assert!(
+        bad.is_empty(),
+        "{} of {total} packets differ: {bad:#?}",
+        bad.len()
+    );
     assert!(total > 3000, "only {total} packets decoded from the corpus");
 }

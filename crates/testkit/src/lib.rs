@@ -92,22 +92,57 @@ fn free_port() -> u16 {
 }
 
 fn run(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    assert!(out.status.success(), "{what} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn make_certs(dir: &Path) -> TlsFiles {
     let openssl = require("openssl");
     let p = |n: &str| dir.join(n);
     run(
-        Command::new(&openssl).args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hsp-test-ca"]).arg("-keyout").arg(p("ca-key.pem")).arg("-out").arg(p("ca.pem")),
+        Command::new(&openssl)
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=hsp-test-ca",
+            ])
+            .arg("-keyout")
+            .arg(p("ca-key.pem"))
+            .arg("-out")
+            .arg(p("ca.pem")),
         "openssl CA",
     );
     run(
-        Command::new(&openssl).args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"]).arg("-keyout").arg(p("server-key.pem")).arg("-out").arg(p("server.csr")),
+        Command::new(&openssl)
+            .args([
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(p("server-key.pem"))
+            .arg("-out")
+            .arg(p("server.csr")),
         "openssl server CSR",
     );
-    std::fs::write(p("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").expect("write san.ext");
+    std::fs::write(p("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        .expect("write san.ext");
     run(
         Command::new(&openssl)
             .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
@@ -142,12 +177,19 @@ impl MariaDb {
         let mariadbd = require("mariadbd");
         let install = require("mariadb-install-db");
         require("mariadb");
-        let dir = tempfile::Builder::new().prefix("hsp-mariadb-").tempdir().expect("create a temporary directory");
+        let dir = tempfile::Builder::new()
+            .prefix("hsp-mariadb-")
+            .tempdir()
+            .expect("create a temporary directory");
         let data = dir.path().join("data");
         let mut cmd = Command::new(&install);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
-            .args(["--auth-root-authentication-method=normal", "--skip-test-db", "--user=root"]);
+            .args([
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--user=root",
+            ]);
         run(&mut cmd, "mariadb-install-db");
 
         let tls = opts.tls.then(|| make_certs(dir.path()));
@@ -180,7 +222,13 @@ impl MariaDb {
             args.push(format!("--ssl-key={}", t.key.display()));
         }
         args.extend(opts.extra.iter().cloned());
-        let child = Command::new(&mariadbd).args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn mariadbd");
+        let child = Command::new(&mariadbd)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mariadbd");
         // Tests often keep the server in a `static`, which Rust never drops:
         // a watchdog stops this mariadbd (by PID, only if it is still the
         // process serving our datadir) once the test process has exited.
@@ -193,7 +241,17 @@ impl MariaDb {
             data = data.display(),
             dir = dir.path().display(),
         );
-        Command::new("sh").args(["-c", &watchdog]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn the watchdog");
+        #[allow(
+            clippy::zombie_processes,
+            reason = "the watchdog must outlive this process; init reaps it"
+        )]
+        let _watchdog = Command::new("sh")
+            .args(["-c", &watchdog])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the watchdog");
         let mut db = Self {
             child,
             dir,
@@ -211,9 +269,13 @@ impl MariaDb {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("poll mariadbd") {
-                panic!("mariadbd exited early ({status}); its log:\n{}", self.error_log());
+                panic!(
+                    "mariadbd exited early ({status}); its log:\n{}",
+                    self.error_log()
+                );
             }
-            if let Ok(mut s) = TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)) {
+            if let Ok(mut s) = TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200))
+            {
                 // A greeting (or ERR) means the server accepts connections.
                 s.set_read_timeout(Some(Duration::from_secs(2))).ok();
                 let mut b = [0u8; 4];
@@ -221,7 +283,11 @@ impl MariaDb {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "mariadbd did not start within 60 s; its log:\n{}", self.error_log());
+            assert!(
+                Instant::now() < deadline,
+                "mariadbd did not start within 60 s; its log:\n{}",
+                self.error_log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -269,14 +335,21 @@ impl MariaDb {
             .args(["-uroot", "--batch", "--skip-column-names", "-e", sql])
             .output()
             .expect("run the mariadb client");
-        assert!(out.status.success(), "SQL failed: {sql}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "SQL failed: {sql}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// `SHOW GLOBAL STATUS LIKE 'name'` as a number.
     pub fn status(&self, name: &str) -> u64 {
         let out = self.sql(&format!("SHOW GLOBAL STATUS LIKE '{name}'"));
-        out.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("status {name}: {out}"))
+        out.split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("status {name}: {out}"))
     }
 }
 

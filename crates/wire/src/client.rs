@@ -19,12 +19,12 @@ use std::fmt;
 
 use bytes::BytesMut;
 
+use crate::WireError;
 use crate::auth;
 use crate::codes::plugin;
 use crate::flags::Capabilities;
 use crate::frame::{RawPacket, write_packet};
 use crate::packets::*;
-use crate::WireError;
 
 /// A password that never prints.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -204,7 +204,11 @@ fn client_caps() -> Capabilities {
 fn supported(p: &str) -> bool {
     matches!(
         p,
-        plugin::MYSQL_NATIVE_PASSWORD | plugin::CACHING_SHA2_PASSWORD | plugin::SHA256_PASSWORD | plugin::CLIENT_ED25519 | plugin::MYSQL_CLEAR_PASSWORD
+        plugin::MYSQL_NATIVE_PASSWORD
+            | plugin::CACHING_SHA2_PASSWORD
+            | plugin::SHA256_PASSWORD
+            | plugin::CLIENT_ED25519
+            | plugin::MYSQL_CLEAR_PASSWORD
     )
 }
 
@@ -264,7 +268,9 @@ impl ClientHandshake {
             State::ExpectGreeting => self.on_greeting(p),
             State::ExpectAuthResult => self.on_auth_result(p),
             State::ExpectTls => Err(HandshakeError::Unexpected("packet before TLS started")),
-            State::Finished => Err(HandshakeError::Unexpected("packet after the handshake ended")),
+            State::Finished => Err(HandshakeError::Unexpected(
+                "packet after the handshake ended",
+            )),
         }
     }
 
@@ -273,7 +279,10 @@ impl ClientHandshake {
             Some(0xff) => {
                 self.state = State::Finished;
                 let err = ErrPacket::decode(p)?;
-                return Ok(vec![ClientAction::Refused { err, greeting: true }]);
+                return Ok(vec![ClientAction::Refused {
+                    err,
+                    greeting: true,
+                }]);
             }
             Some(10) => {}
             Some(v) => return Err(HandshakeError::ProtocolVersion(*v)),
@@ -304,23 +313,31 @@ impl ClientHandshake {
         self.caps = caps;
         self.plugin = match (&self.cfg.auth_plugin, g.auth_plugin()) {
             (Some(p), _) => p.clone(),
-            (None, Some(s)) if supported(&String::from_utf8_lossy(s)) => String::from_utf8_lossy(s).into_owned(),
+            (None, Some(s)) if supported(&String::from_utf8_lossy(s)) => {
+                String::from_utf8_lossy(s).into_owned()
+            }
             _ => plugin::MYSQL_NATIVE_PASSWORD.to_string(),
         };
         self.greeting = Some(g);
         if want_tls {
-            let req = SslRequest { header: self.header() };
+            let req = SslRequest {
+                header: self.header(),
+            };
             let mut payload = Vec::new();
             req.encode(&mut payload);
             self.state = State::ExpectTls;
-            Ok(vec![ClientAction::Send(self.frame(&payload)), ClientAction::StartTls])
+            Ok(vec![
+                ClientAction::Send(self.frame(&payload)),
+                ClientAction::StartTls,
+            ])
         } else {
             self.login()
         }
     }
 
     fn header(&self) -> LoginHeader {
-        let mariadb = (!self.caps.contains(Capabilities::LONG_PASSWORD)).then(crate::flags::MariaDbCapabilities::empty);
+        let mariadb = (!self.caps.contains(Capabilities::LONG_PASSWORD))
+            .then(crate::flags::MariaDbCapabilities::empty);
         LoginHeader::new(self.caps, 16 * 1024 * 1024, self.cfg.collation, mariadb)
     }
 
@@ -341,10 +358,22 @@ impl ClientHandshake {
             header: self.header(),
             user: self.cfg.user.as_bytes().to_vec(),
             auth_response,
-            database: self.cfg.database.as_ref().filter(|_| self.caps.contains(Capabilities::CONNECT_WITH_DB)).map(|d| d.as_bytes().to_vec()),
-            auth_plugin: self.caps.contains(Capabilities::PLUGIN_AUTH).then(|| plugin.as_bytes().to_vec()),
+            database: self
+                .cfg
+                .database
+                .as_ref()
+                .filter(|_| self.caps.contains(Capabilities::CONNECT_WITH_DB))
+                .map(|d| d.as_bytes().to_vec()),
+            auth_plugin: self
+                .caps
+                .contains(Capabilities::PLUGIN_AUTH)
+                .then(|| plugin.as_bytes().to_vec()),
             attributes: self.caps.contains(Capabilities::CONNECT_ATTRS).then(|| {
-                self.cfg.attributes.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
+                self.cfg
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                    .collect()
             }),
             zstd_level: None,
         };
@@ -368,7 +397,8 @@ impl ClientHandshake {
                 } else if self.tls {
                     auth::cleartext_password(pw)
                 } else if let Some(key) = &self.cfg.server_public_key {
-                    auth::rsa_encrypt_password(pw, &self.nonce, key).map_err(|_| self.plugin_err("cannot encrypt with the server's key"))?
+                    auth::rsa_encrypt_password(pw, &self.nonce, key)
+                        .map_err(|_| self.plugin_err("cannot encrypt with the server's key"))?
                 } else {
                     vec![1]
                 }
@@ -405,9 +435,14 @@ impl ClientHandshake {
             Some(0xff) => {
                 self.state = State::Finished;
                 let err = ErrPacket::decode(p)?;
-                Ok(vec![ClientAction::Refused { err, greeting: false }])
+                Ok(vec![ClientAction::Refused {
+                    err,
+                    greeting: false,
+                }])
             }
-            Some(0xfe) if p.len() == 1 => Err(HandshakeError::UnsupportedPlugin(plugin::MYSQL_OLD_PASSWORD.into())),
+            Some(0xfe) if p.len() == 1 => Err(HandshakeError::UnsupportedPlugin(
+                plugin::MYSQL_OLD_PASSWORD.into(),
+            )),
             Some(0xfe) => {
                 let sw = AuthSwitchRequest::decode(p)?;
                 self.plugin = String::from_utf8_lossy(&sw.plugin).into_owned();
@@ -424,7 +459,9 @@ impl ClientHandshake {
                         if self.tls {
                             Ok(self.send_auth(&auth::cleartext_password(&pw)))
                         } else if let Some(key) = self.cfg.server_public_key.clone() {
-                            let blob = auth::rsa_encrypt_password(&pw, &self.nonce, &key).map_err(|_| self.plugin_err("cannot encrypt with the server's key"))?;
+                            let blob = auth::rsa_encrypt_password(&pw, &self.nonce, &key).map_err(
+                                |_| self.plugin_err("cannot encrypt with the server's key"),
+                            )?;
                             Ok(self.send_auth(&blob))
                         } else if self.cfg.get_server_public_key {
                             Ok(self.send_auth(&[2]))
@@ -432,15 +469,21 @@ impl ClientHandshake {
                             Err(self.plugin_err("Authentication requires secure connection."))
                         }
                     }
-                    (plugin::CACHING_SHA2_PASSWORD | plugin::SHA256_PASSWORD, MoreDataMeaning::PublicKey) => {
+                    (
+                        plugin::CACHING_SHA2_PASSWORD | plugin::SHA256_PASSWORD,
+                        MoreDataMeaning::PublicKey,
+                    ) => {
                         let pw = self.cfg.password.expose().to_vec();
-                        let blob = auth::rsa_encrypt_password(&pw, &self.nonce, &more.data).map_err(|_| self.plugin_err("cannot use the server's public key"))?;
+                        let blob = auth::rsa_encrypt_password(&pw, &self.nonce, &more.data)
+                            .map_err(|_| self.plugin_err("cannot use the server's public key"))?;
                         Ok(self.send_auth(&blob))
                     }
                     _ => Err(HandshakeError::Unexpected("AuthMoreData")),
                 }
             }
-            Some(0x02) => Err(HandshakeError::UnsupportedPlugin(String::from_utf8_lossy(&AuthNextFactor::decode(p)?.plugin).into_owned())),
+            Some(0x02) => Err(HandshakeError::UnsupportedPlugin(
+                String::from_utf8_lossy(&AuthNextFactor::decode(p)?.plugin).into_owned(),
+            )),
             _ => Err(HandshakeError::Unexpected("packet during authentication")),
         }
     }

@@ -112,7 +112,10 @@ named_codes! { ErrorCode, u16, ERROR_NAMES,
 impl ErrorCode {
     /// The `ER_*` name, if known.
     pub fn name(self) -> Option<&'static str> {
-        ERROR_NAMES.iter().find(|(v, _)| *v == self.0).map(|(_, n)| *n)
+        ERROR_NAMES
+            .iter()
+            .find(|(v, _)| *v == self.0)
+            .map(|(_, n)| *n)
     }
 }
 
@@ -211,7 +214,10 @@ named_codes! { Command, u8, COMMAND_NAMES,
 impl Command {
     /// The `COM_*` name, if known.
     pub fn name(self) -> Option<&'static str> {
-        COMMAND_NAMES.iter().find(|(v, _)| *v == self.0).map(|(_, n)| *n)
+        COMMAND_NAMES
+            .iter()
+            .find(|(v, _)| *v == self.0)
+            .map(|(_, n)| *n)
     }
 
     /// The words Wireshark's Info column uses after "Request ".

@@ -27,7 +27,12 @@ pub enum Compression {
 
 /// Decompresses one payload to exactly `ulen` bytes, refusing more than
 /// `limit`.
-pub fn inflate(alg: Compression, data: &[u8], ulen: usize, limit: usize) -> Result<Vec<u8>, WireError> {
+pub fn inflate(
+    alg: Compression,
+    data: &[u8],
+    ulen: usize,
+    limit: usize,
+) -> Result<Vec<u8>, WireError> {
     if ulen > limit {
         return Err(WireError::TooLarge { len: ulen, limit });
     }
@@ -41,7 +46,8 @@ pub fn inflate(alg: Compression, data: &[u8], ulen: usize, limit: usize) -> Resu
                 .map_err(|_| WireError::Decompress("invalid zlib data"))?;
             out
         }
-        Compression::Zstd => zstd::bulk::decompress(data, ulen).map_err(|_| WireError::Decompress("invalid zstd data"))?,
+        Compression::Zstd => zstd::bulk::decompress(data, ulen)
+            .map_err(|_| WireError::Decompress("invalid zstd data"))?,
     };
     if out.len() != ulen {
         return Err(WireError::Decompress("length differs from header"));
@@ -58,11 +64,14 @@ pub fn write_compressed(dst: &mut BytesMut, alg: Compression, seq: u8, payload: 
         let c = match alg {
             Compression::Zlib => {
                 use std::io::Write;
-                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                let mut e =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
                 e.write_all(payload).expect("writing to a Vec cannot fail");
                 e.finish().expect("writing to a Vec cannot fail")
             }
-            Compression::Zstd => zstd::bulk::compress(payload, 3).expect("zstd compresses any input"),
+            Compression::Zstd => {
+                zstd::bulk::compress(payload, 3).expect("zstd compresses any input")
+            }
         };
         (c, payload.len())
     };
@@ -119,7 +128,10 @@ impl CompressedDeframer {
                 if clen > self.max_packet {
                     self.failed = true;
                     self.buf.clear();
-                    return Err(WireError::TooLarge { len: clen, limit: self.max_packet });
+                    return Err(WireError::TooLarge {
+                        len: clen,
+                        limit: self.max_packet,
+                    });
                 }
                 return Ok(None);
             }

@@ -116,7 +116,11 @@ impl Deframer {
 
     /// Bytes received but not yet part of a yielded frame.
     pub fn buffered(&self) -> usize {
-        self.buf.len() + self.joining.as_ref().map_or(0, |j| j.data.as_ref().map_or(0, |d| d.len()))
+        self.buf.len()
+            + self
+                .joining
+                .as_ref()
+                .map_or(0, |j| j.data.as_ref().map_or(0, |d| d.len()))
     }
 
     /// True when no packet is half-read (a clean packet boundary).
@@ -140,7 +144,11 @@ impl Deframer {
                     self.buf.advance(HEADER_LEN);
                     let len = h.len as usize;
                     // Fast path: a whole, ordinary packet already buffered.
-                    if self.joining.is_none() && len < MAX_CHUNK && len <= self.max_packet && self.buf.len() >= len {
+                    if self.joining.is_none()
+                        && len < MAX_CHUNK
+                        && len <= self.max_packet
+                        && self.buf.len() >= len
+                    {
                         return Some(Frame::Packet(RawPacket {
                             seq: h.seq,
                             payload: self.buf.split_to(len).freeze(),
@@ -164,7 +172,10 @@ impl Deframer {
                 }
             };
             let take = left.min(self.buf.len());
-            let j = self.joining.as_mut().expect("joining is set while a chunk is open");
+            let j = self
+                .joining
+                .as_mut()
+                .expect("joining is set while a chunk is open");
             if let Some(d) = j.data.as_mut() {
                 d.extend_from_slice(&self.buf[..take]);
             }
@@ -248,7 +259,9 @@ mod tests {
         }
         let out = frames(&mut d);
         assert_eq!(out.len(), 1);
-        let Frame::Packet(p) = &out[0] else { panic!("oversized") };
+        let Frame::Packet(p) = &out[0] else {
+            panic!("oversized")
+        };
         assert_eq!((p.seq, p.chunks, p.payload.len()), (254, 3, payload.len()));
     }
 
@@ -260,6 +273,12 @@ mod tests {
         assert_eq!(d.next_frame(), None);
         assert!(d.buffered() == 0, "skipped bytes must not be kept");
         d.push(&vec![0u8; 0xff_fffe - 4096]);
-        assert_eq!(d.next_frame(), Some(Frame::Oversized { seq: 0, len: 0xff_fffe }));
+        assert_eq!(
+            d.next_frame(),
+            Some(Frame::Oversized {
+                seq: 0,
+                len: 0xff_fffe
+            })
+        );
     }
 }

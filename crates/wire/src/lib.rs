@@ -32,5 +32,4 @@ pub mod observer;
 pub mod packets;
 pub mod reader;
 
-
 pub use error::WireError;

@@ -35,11 +35,11 @@
 
 use std::time::Duration;
 
+use crate::codes::{Command, ErrorCode};
 use crate::compress::{CompressedDeframer, Compression};
 use crate::flags::{Capabilities, StatusFlags};
 use crate::frame::{DEFAULT_MAX_PACKET, Deframer, Frame, RawPacket};
 use crate::packets::*;
-use crate::codes::{Command, ErrorCode};
 
 /// Which way bytes travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -274,7 +274,10 @@ pub struct Observer {
 
 impl std::fmt::Debug for Observer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Observer").field("state", &self.state).field("resp", &self.resp).finish_non_exhaustive()
+        f.debug_struct("Observer")
+            .field("state", &self.state)
+            .field("resp", &self.resp)
+            .finish_non_exhaustive()
     }
 }
 
@@ -326,14 +329,24 @@ impl Observer {
 
     /// Feeds bytes that arrived in direction `dir` at time `at`, appending
     /// what they completed to `out`.
-    pub fn feed(&mut self, dir: Direction, data: &[u8], at: Duration, out: &mut Vec<ObserverEvent>) {
+    pub fn feed(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
         let stream = match dir {
             Direction::ClientToServer => &mut self.c2s,
             Direction::ServerToClient => &mut self.s2c,
         };
         if !stream.push(data) {
             if !data.is_empty() {
-                out.push(ObserverEvent::Notice { at, dir, notice: Notice::Encrypted { bytes: data.len() } });
+                out.push(ObserverEvent::Notice {
+                    at,
+                    dir,
+                    notice: Notice::Encrypted { bytes: data.len() },
+                });
             }
             return;
         }
@@ -347,14 +360,22 @@ impl Observer {
                 Ok(None) => break,
                 Err(e) => {
                     *stream = Stream::Opaque;
-                    out.push(ObserverEvent::Notice { at, dir, notice: Notice::Decompress(e) });
+                    out.push(ObserverEvent::Notice {
+                        at,
+                        dir,
+                        notice: Notice::Decompress(e),
+                    });
                     break;
                 }
             };
             match frame {
                 Frame::Packet(p) => self.on_packet(dir, p, at, out),
                 Frame::Oversized { seq, len } => {
-                    out.push(ObserverEvent::Notice { at, dir, notice: Notice::Oversized { len } });
+                    out.push(ObserverEvent::Notice {
+                        at,
+                        dir,
+                        notice: Notice::Oversized { len },
+                    });
                     out.push(ObserverEvent::Packet(ObservedPacket {
                         at,
                         dir,
@@ -381,14 +402,28 @@ impl Observer {
             self.resync = true;
             self.state = State::Command;
         }
-        out.push(ObserverEvent::Notice { at, dir, notice: Notice::Gap });
+        out.push(ObserverEvent::Notice {
+            at,
+            dir,
+            notice: Notice::Gap,
+        });
     }
 
     fn milestone(out: &mut Vec<ObserverEvent>, at: Duration, dir: Direction, m: Milestone) {
-        out.push(ObserverEvent::Milestone { at, dir, milestone: m });
+        out.push(ObserverEvent::Milestone {
+            at,
+            dir,
+            milestone: m,
+        });
     }
 
-    fn on_packet(&mut self, dir: Direction, raw: RawPacket, at: Duration, out: &mut Vec<ObserverEvent>) {
+    fn on_packet(
+        &mut self,
+        dir: Direction,
+        raw: RawPacket,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
         let payload = &raw.payload[..];
         if self.state == State::Start {
             let looks_like_greeting = dir == Direction::ServerToClient
@@ -399,7 +434,11 @@ impl Observer {
                 self.state = State::Command;
                 if !self.midstream_reported {
                     self.midstream_reported = true;
-                    out.push(ObserverEvent::Notice { at, dir, notice: Notice::MidStream });
+                    out.push(ObserverEvent::Notice {
+                        at,
+                        dir,
+                        notice: Notice::MidStream,
+                    });
                 }
             }
         }
@@ -412,13 +451,23 @@ impl Observer {
             out.push(ObserverEvent::Notice {
                 at,
                 dir,
-                notice: Notice::Malformed { expected: self.expected_name(dir) },
+                notice: Notice::Malformed {
+                    expected: self.expected_name(dir),
+                },
             });
         }
         let len = payload.len();
         let compression = self.pending_compression(&packet, dir);
         let ctx = decode_ctx;
-        out.push(ObserverEvent::Packet(ObservedPacket { at, dir, seq: raw.seq, len, packet, payload: raw.payload.clone(), ctx }));
+        out.push(ObserverEvent::Packet(ObservedPacket {
+            at,
+            dir,
+            seq: raw.seq,
+            len,
+            packet,
+            payload: raw.payload.clone(),
+            ctx,
+        }));
         if let Some(alg) = compression {
             self.start_compression(alg);
             Self::milestone(out, at, dir, Milestone::CompressionOn(alg));
@@ -440,7 +489,11 @@ impl Observer {
     /// The compression to switch on after `packet`, if it is the OK that
     /// ends the login and both sides asked for compression.
     fn pending_compression(&self, packet: &Packet, dir: Direction) -> Option<Compression> {
-        if dir != Direction::ServerToClient || !matches!(packet, Packet::Ok(_)) || self.state != State::Command || self.change_user {
+        if dir != Direction::ServerToClient
+            || !matches!(packet, Packet::Ok(_))
+            || self.state != State::Command
+            || self.change_user
+        {
             return None;
         }
         let (s, c) = (self.server_caps?, self.client_caps?);
@@ -475,24 +528,44 @@ impl Observer {
                     Packet::Greeting(g) => {
                         self.server_caps = Some(g.capabilities);
                         self.state = State::ExpectLogin;
-                        Self::milestone(out, at, dir, Milestone::Greeting {
-                            protocol: 10,
-                            server_version: String::from_utf8_lossy(&g.server_version).into_owned(),
-                            connection_id: g.connection_id,
-                        });
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::Greeting {
+                                protocol: 10,
+                                server_version: String::from_utf8_lossy(&g.server_version)
+                                    .into_owned(),
+                                connection_id: g.connection_id,
+                            },
+                        );
                     }
                     Packet::GreetingV9(g) => {
                         self.server_caps = Some(Capabilities::empty());
                         self.state = State::ExpectLogin;
-                        Self::milestone(out, at, dir, Milestone::Greeting {
-                            protocol: 9,
-                            server_version: String::from_utf8_lossy(&g.server_version).into_owned(),
-                            connection_id: g.connection_id,
-                        });
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::Greeting {
+                                protocol: 9,
+                                server_version: String::from_utf8_lossy(&g.server_version)
+                                    .into_owned(),
+                                connection_id: g.connection_id,
+                            },
+                        );
                     }
                     Packet::GreetingError(e) => {
                         self.state = State::Closed;
-                        Self::milestone(out, at, dir, Milestone::Err { code: e.code, in_place_of_greeting: true });
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::Err {
+                                code: e.code,
+                                in_place_of_greeting: true,
+                            },
+                        );
                     }
                     _ => {}
                 }
@@ -503,9 +576,12 @@ impl Observer {
                     Some(0x00) => ok_or_malformed(p, self.ctx()),
                     Some(0xff) => err_or_malformed(p),
                     Some(0xfe) if p.len() == 1 => Packet::OldAuthSwitchRequest,
-                    Some(0xfe) => AuthSwitchRequest::decode(p).map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::AuthSwitchRequest),
-                    Some(0x01) => AuthMoreData::decode(p).map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::AuthMoreData),
-                    Some(0x02) => AuthNextFactor::decode(p).map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::AuthNextFactor),
+                    Some(0xfe) => AuthSwitchRequest::decode(p)
+                        .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::AuthSwitchRequest),
+                    Some(0x01) => AuthMoreData::decode(p)
+                        .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::AuthMoreData),
+                    Some(0x02) => AuthNextFactor::decode(p)
+                        .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::AuthNextFactor),
                     _ => Packet::Malformed(p.to_vec()),
                 };
                 match &pkt {
@@ -517,31 +593,68 @@ impl Observer {
                         // clear it only after on_packet has used it.
                     }
                     Packet::Err(e) => {
-                        self.state = if self.change_user { State::Command } else { State::Closed };
-                        Self::milestone(out, at, dir, Milestone::Err { code: e.code, in_place_of_greeting: false });
+                        self.state = if self.change_user {
+                            State::Command
+                        } else {
+                            State::Closed
+                        };
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::Err {
+                                code: e.code,
+                                in_place_of_greeting: false,
+                            },
+                        );
                     }
                     Packet::AuthSwitchRequest(a) => {
                         self.state = State::ExpectClientAuth;
                         self.after_switch = true;
-                        Self::milestone(out, at, dir, Milestone::AuthSwitch { plugin: String::from_utf8_lossy(&a.plugin).into_owned() });
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::AuthSwitch {
+                                plugin: String::from_utf8_lossy(&a.plugin).into_owned(),
+                            },
+                        );
                     }
                     Packet::OldAuthSwitchRequest => {
                         self.state = State::ExpectClientAuth;
                         self.after_switch = true;
-                        Self::milestone(out, at, dir, Milestone::AuthSwitch { plugin: crate::codes::plugin::MYSQL_OLD_PASSWORD.into() });
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::AuthSwitch {
+                                plugin: crate::codes::plugin::MYSQL_OLD_PASSWORD.into(),
+                            },
+                        );
                     }
                     Packet::AuthMoreData(m) => {
                         self.after_switch = false;
                         let meaning = m.meaning();
                         // After fast_auth_success the server sends OK itself;
                         // otherwise it waits for the client.
-                        self.state = if meaning == MoreDataMeaning::FastAuthSuccess { State::ExpectAuthResult } else { State::ExpectClientAuth };
+                        self.state = if meaning == MoreDataMeaning::FastAuthSuccess {
+                            State::ExpectAuthResult
+                        } else {
+                            State::ExpectClientAuth
+                        };
                         Self::milestone(out, at, dir, Milestone::AuthMoreData(meaning));
                     }
                     Packet::AuthNextFactor(n) => {
                         self.after_switch = false;
                         self.state = State::ExpectClientAuth;
-                        Self::milestone(out, at, dir, Milestone::AuthNextFactor { plugin: String::from_utf8_lossy(&n.plugin).into_owned() });
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::AuthNextFactor {
+                                plugin: String::from_utf8_lossy(&n.plugin).into_owned(),
+                            },
+                        );
                     }
                     _ => {}
                 }
@@ -564,7 +677,13 @@ impl Observer {
         }
     }
 
-    fn client_packet(&mut self, seq: u8, p: &[u8], at: Duration, out: &mut Vec<ObserverEvent>) -> Packet {
+    fn client_packet(
+        &mut self,
+        seq: u8,
+        p: &[u8],
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) -> Packet {
         let dir = Direction::ClientToServer;
         match self.state {
             State::ExpectLogin => {
@@ -581,20 +700,39 @@ impl Observer {
                     Packet::Login(l) => {
                         self.client_caps = Some(l.header.capabilities);
                         self.state = State::ExpectAuthResult;
-                        Self::milestone(out, at, dir, Milestone::Login {
-                            user: String::from_utf8_lossy(&l.user).into_owned(),
-                            database: l.database.as_ref().map(|d| String::from_utf8_lossy(d).into_owned()),
-                            auth_plugin: l.auth_plugin.as_ref().map(|d| String::from_utf8_lossy(d).into_owned()),
-                        });
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::Login {
+                                user: String::from_utf8_lossy(&l.user).into_owned(),
+                                database: l
+                                    .database
+                                    .as_ref()
+                                    .map(|d| String::from_utf8_lossy(d).into_owned()),
+                                auth_plugin: l
+                                    .auth_plugin
+                                    .as_ref()
+                                    .map(|d| String::from_utf8_lossy(d).into_owned()),
+                            },
+                        );
                     }
                     Packet::Login320(l) => {
                         self.client_caps = Some(l.capabilities);
                         self.state = State::ExpectAuthResult;
-                        Self::milestone(out, at, dir, Milestone::Login {
-                            user: String::from_utf8_lossy(&l.user).into_owned(),
-                            database: l.database.as_ref().map(|d| String::from_utf8_lossy(d).into_owned()),
-                            auth_plugin: None,
-                        });
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::Login {
+                                user: String::from_utf8_lossy(&l.user).into_owned(),
+                                database: l
+                                    .database
+                                    .as_ref()
+                                    .map(|d| String::from_utf8_lossy(d).into_owned()),
+                                auth_plugin: None,
+                            },
+                        );
                     }
                     _ => {}
                 }
@@ -627,11 +765,14 @@ impl Observer {
                 }
                 self.resync = false;
                 let ctx = self.ctx();
-                let pkt = CommandPacket::decode(p, ctx).map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::Command);
+                let pkt = CommandPacket::decode(p, ctx)
+                    .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::Command);
                 if let Packet::Command(c) = &pkt {
                     self.resp = match c.command {
                         Command::COM_QUERY => Resp::ResultStart { binary: false },
-                        Command::COM_STMT_EXECUTE | Command::COM_STMT_FETCH => Resp::ResultStart { binary: true },
+                        Command::COM_STMT_EXECUTE | Command::COM_STMT_FETCH => {
+                            Resp::ResultStart { binary: true }
+                        }
                         Command::COM_FIELD_LIST => Resp::FieldList,
                         Command::COM_STMT_PREPARE => Resp::PrepareOk,
                         Command::COM_STATISTICS => Resp::Statistics,
@@ -668,7 +809,15 @@ impl Observer {
         if first == Some(0xff) {
             let pkt = err_or_malformed(p);
             if let Packet::Err(e) = &pkt {
-                Self::milestone(out, at, dir, Milestone::Err { code: e.code, in_place_of_greeting: false });
+                Self::milestone(
+                    out,
+                    at,
+                    dir,
+                    Milestone::Err {
+                        code: e.code,
+                        in_place_of_greeting: false,
+                    },
+                );
                 if self.resp != Resp::Stream {
                     self.resp = Resp::Generic;
                 }
@@ -686,8 +835,12 @@ impl Observer {
         };
         let more = |pkt: &Packet| -> bool {
             match pkt {
-                Packet::Ok(o) => o.status.is_some_and(|s| s.contains(StatusFlags::MORE_RESULTS_EXISTS)),
-                Packet::Eof(e) => e.status.is_some_and(|s| s.contains(StatusFlags::MORE_RESULTS_EXISTS)),
+                Packet::Ok(o) => o
+                    .status
+                    .is_some_and(|s| s.contains(StatusFlags::MORE_RESULTS_EXISTS)),
+                Packet::Eof(e) => e
+                    .status
+                    .is_some_and(|s| s.contains(StatusFlags::MORE_RESULTS_EXISTS)),
                 _ => false,
             }
         };
@@ -719,7 +872,10 @@ impl Observer {
                         } else if c.metadata_follows == Some(0) {
                             Resp::Rows { binary }
                         } else {
-                            Resp::Columns { left: c.count, binary }
+                            Resp::Columns {
+                                left: c.count,
+                                binary,
+                            }
                         };
                         Packet::ColumnCount(c)
                     }
@@ -732,9 +888,13 @@ impl Observer {
                     self.resp = Resp::Rows { binary };
                     return terminator(p);
                 }
-                let pkt = ColumnDefinition::decode(p).map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::ColumnDefinition);
+                let pkt = ColumnDefinition::decode(p)
+                    .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::ColumnDefinition);
                 self.resp = if left > 1 {
-                    Resp::Columns { left: left - 1, binary }
+                    Resp::Columns {
+                        left: left - 1,
+                        binary,
+                    }
                 } else if dep {
                     Resp::Rows { binary }
                 } else {
@@ -753,7 +913,11 @@ impl Observer {
             Resp::Rows { binary } => {
                 if first == Some(0xfe) && p.len() < 0xff_ffff && (p.len() < 9 || dep) {
                     let pkt = terminator(p);
-                    self.resp = if more(&pkt) { Resp::ResultStart { binary } } else { Resp::Generic };
+                    self.resp = if more(&pkt) {
+                        Resp::ResultStart { binary }
+                    } else {
+                        Resp::Generic
+                    };
                     pkt
                 } else {
                     self.row(p, binary)
@@ -764,7 +928,8 @@ impl Observer {
                     self.resp = Resp::Generic;
                     terminator(p)
                 } else {
-                    ColumnDefinition::decode(p).map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::ColumnDefinition)
+                    ColumnDefinition::decode(p)
+                        .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::ColumnDefinition)
                 }
             }
             Resp::PrepareOk => {
@@ -773,7 +938,11 @@ impl Observer {
                 if first == Some(0x00) && p.len() >= 12 {
                     let cols = u64::from(u16::from_le_bytes([p[5], p[6]]));
                     let params = u64::from(u16::from_le_bytes([p[7], p[8]]));
-                    self.resp = if params + cols == 0 { Resp::Generic } else { Resp::PrepareDefs { params, cols } };
+                    self.resp = if params + cols == 0 {
+                        Resp::Generic
+                    } else {
+                        Resp::PrepareDefs { params, cols }
+                    };
                     Packet::Data(p.to_vec())
                 } else {
                     self.resp = Resp::Generic;
@@ -783,13 +952,26 @@ impl Observer {
             Resp::PrepareDefs { params, cols } => {
                 if first == Some(0xfe) && p.len() < 9 {
                     // EOF after the parameter definitions.
-                    self.resp = if cols > 0 { Resp::PrepareDefs { params: 0, cols } } else { Resp::Generic };
+                    self.resp = if cols > 0 {
+                        Resp::PrepareDefs { params: 0, cols }
+                    } else {
+                        Resp::Generic
+                    };
                     return terminator(p);
                 }
-                let pkt = ColumnDefinition::decode(p).map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::ColumnDefinition);
-                let (params, cols) = if params > 0 { (params - 1, cols) } else { (0, cols.saturating_sub(1)) };
+                let pkt = ColumnDefinition::decode(p)
+                    .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::ColumnDefinition);
+                let (params, cols) = if params > 0 {
+                    (params - 1, cols)
+                } else {
+                    (0, cols.saturating_sub(1))
+                };
                 self.resp = if dep {
-                    if params + cols == 0 { Resp::Generic } else { Resp::PrepareDefs { params, cols } }
+                    if params + cols == 0 {
+                        Resp::Generic
+                    } else {
+                        Resp::PrepareDefs { params, cols }
+                    }
                 } else if params == 0 && cols == 0 {
                     Resp::PrepareEof { cols: 0 }
                 } else {
@@ -799,7 +981,11 @@ impl Observer {
             }
             Resp::PrepareEof { .. } => {
                 self.resp = Resp::Generic;
-                if first == Some(0xfe) && p.len() < 9 { terminator(p) } else { Packet::Data(p.to_vec()) }
+                if first == Some(0xfe) && p.len() < 9 {
+                    terminator(p)
+                } else {
+                    Packet::Data(p.to_vec())
+                }
             }
         }
     }
@@ -817,7 +1003,14 @@ impl Observer {
 
 fn ok_or_malformed(p: &[u8], ctx: Ctx) -> Packet {
     OkPacket::decode(p, ctx)
-        .or_else(|_| OkPacket::decode(p, Ctx { caps: ctx.caps ^ Capabilities::SESSION_TRACK }))
+        .or_else(|_| {
+            OkPacket::decode(
+                p,
+                Ctx {
+                    caps: ctx.caps ^ Capabilities::SESSION_TRACK,
+                },
+            )
+        })
         .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::Ok)
 }
 

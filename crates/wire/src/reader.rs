@@ -209,7 +209,16 @@ mod tests {
 
     #[test]
     fn lenenc_boundaries_round_trip() {
-        for v in [0u64, 250, 251, 0xffff, 0x1_0000, 0xff_ffff, 0x100_0000, u64::MAX] {
+        for v in [
+            0u64,
+            250,
+            251,
+            0xffff,
+            0x1_0000,
+            0xff_ffff,
+            0x100_0000,
+            u64::MAX,
+        ] {
             let mut b = Vec::new();
             put_lenenc(&mut b, v);
             assert_eq!(b.len(), lenenc_len(v));
@@ -223,13 +232,22 @@ mod tests {
     fn forged_lenenc_string_is_truncated_not_allocated() {
         let b = [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, b'a'];
         let err = Reader::new(&b).lenenc_bytes("name").unwrap_err();
-        assert_eq!(err, WireError::Truncated { field: "name", offset: 0 });
+        assert_eq!(
+            err,
+            WireError::Truncated {
+                field: "name",
+                offset: 0
+            }
+        );
     }
 
     #[test]
     fn nul_str_requires_terminator() {
         let mut r = Reader::new(b"abc");
-        assert!(matches!(r.nul_str("user"), Err(WireError::Truncated { .. })));
+        assert!(matches!(
+            r.nul_str("user"),
+            Err(WireError::Truncated { .. })
+        ));
         let mut r = Reader::new(b"abc\0d");
         assert_eq!(r.nul_str("user").unwrap(), b"abc");
         assert_eq!(r.rest(), b"d");

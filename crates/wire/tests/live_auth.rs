@@ -27,7 +27,10 @@ impl Conn {
     fn open(db: &MariaDb) -> Self {
         let s = TcpStream::connect(db.addr()).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Self { s, d: Deframer::default() }
+        Self {
+            s,
+            d: Deframer::default(),
+        }
     }
     fn read(&mut self) -> RawPacket {
         loop {
@@ -42,6 +45,10 @@ impl Conn {
     }
 }
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a test helper returned once per login"
+)]
 enum End {
     Ok(OkPacket, ClientHandshake, Conn),
     Err(ErrPacket),
@@ -69,55 +76,95 @@ fn login(user: &str, password: &str, plugin: Option<&str>) -> End {
 #[test]
 fn native_password_gets_ok_and_reads_connect_timeout() {
     let (u, p) = NATIVE_USER;
-    let End::Ok(ok, hs, mut c) = login(u, p, None) else { panic!("native login refused") };
-    assert!(ok.status.is_some_and(|s| s.contains(hsp_wire::flags::StatusFlags::AUTOCOMMIT)));
+    let End::Ok(ok, hs, mut c) = login(u, p, None) else {
+        panic!("native login refused")
+    };
+    assert!(
+        ok.status
+            .is_some_and(|s| s.contains(hsp_wire::flags::StatusFlags::AUTOCOMMIT))
+    );
     assert_eq!(hs.plugin(), "mysql_native_password");
     assert_eq!(hs.auth_rounds(), 0, "no switch expected");
     // A text result set through the codec: SELECT @@connect_timeout.
-    let ctx = Ctx { caps: hs.negotiated() };
+    let ctx = Ctx {
+        caps: hs.negotiated(),
+    };
     let mut out = bytes::BytesMut::new();
-    write_packet(&mut out, 0, &Packet::Command(CommandPacket::query("SELECT @@connect_timeout", ctx)).to_payload(ctx));
+    write_packet(
+        &mut out,
+        0,
+        &Packet::Command(CommandPacket::query("SELECT @@connect_timeout", ctx)).to_payload(ctx),
+    );
     c.s.write_all(&out).unwrap();
     let cc = ColumnCount::decode(&c.read().payload).unwrap();
     assert_eq!(cc.count, 1);
     let _coldef = c.read();
     let row = TextRow::decode(&c.read().payload).unwrap();
-    assert_eq!(row.text(0).as_deref(), Some("10"), "MariaDB's default connect_timeout");
+    assert_eq!(
+        row.text(0).as_deref(),
+        Some("10"),
+        "MariaDB's default connect_timeout"
+    );
     let end = c.read();
     assert_eq!(end.payload[0], 0xfe, "DEPRECATE_EOF terminator");
     let mut out = bytes::BytesMut::new();
-    write_packet(&mut out, 0, &Packet::Command(CommandPacket::simple(Command::COM_QUIT)).to_payload(ctx));
+    write_packet(
+        &mut out,
+        0,
+        &Packet::Command(CommandPacket::simple(Command::COM_QUIT)).to_payload(ctx),
+    );
     c.s.write_all(&out).unwrap();
 }
 
 #[test]
 fn ed25519_via_auth_switch_gets_ok() {
-    assert!(server().has_ed25519, "the auth_ed25519 plugin did not load:\n{}", server().error_log());
+    assert!(
+        server().has_ed25519,
+        "the auth_ed25519 plugin did not load:\n{}",
+        server().error_log()
+    );
     let (u, p) = ED25519_USER;
     // The client starts with mysql_native_password; the server switches.
-    let End::Ok(..) = login(u, p, Some("mysql_native_password")) else { panic!("ed25519 login refused") };
+    let End::Ok(..) = login(u, p, Some("mysql_native_password")) else {
+        panic!("ed25519 login refused")
+    };
     // Starting directly with client_ed25519 works too (no switch).
-    let End::Ok(_, hs, _) = login(u, p, Some("client_ed25519")) else { panic!("direct ed25519 refused") };
+    let End::Ok(_, hs, _) = login(u, p, Some("client_ed25519")) else {
+        panic!("direct ed25519 refused")
+    };
     assert_eq!(hs.plugin(), "client_ed25519");
 }
 
 #[test]
 fn auth_switch_counts_a_round() {
     let (u, p) = ED25519_USER;
-    let End::Ok(_, hs, _) = login(u, p, Some("mysql_native_password")) else { panic!("refused") };
+    let End::Ok(_, hs, _) = login(u, p, Some("mysql_native_password")) else {
+        panic!("refused")
+    };
     assert_eq!((hs.plugin(), hs.auth_rounds()), ("client_ed25519", 1));
 }
 
 #[test]
 fn empty_password_gets_ok() {
-    let End::Ok(..) = login(EMPTY_USER, "", None) else { panic!("empty-password login refused") };
+    let End::Ok(..) = login(EMPTY_USER, "", None) else {
+        panic!("empty-password login refused")
+    };
 }
 
 #[test]
 fn wrong_password_gets_1045_for_each_plugin() {
-    for (user, plugin) in [(NATIVE_USER.0, "mysql_native_password"), (ED25519_USER.0, "mysql_native_password"), (ED25519_USER.0, "client_ed25519")] {
+    for (user, plugin) in [
+        (NATIVE_USER.0, "mysql_native_password"),
+        (ED25519_USER.0, "mysql_native_password"),
+        (ED25519_USER.0, "client_ed25519"),
+    ] {
         match login(user, "wrong-password", Some(plugin)) {
-            End::Err(e) => assert_eq!(e.code, ErrorCode::ER_ACCESS_DENIED_ERROR, "{user}/{plugin}: {}", e.message_lossy()),
+            End::Err(e) => assert_eq!(
+                e.code,
+                ErrorCode::ER_ACCESS_DENIED_ERROR,
+                "{user}/{plugin}: {}",
+                e.message_lossy()
+            ),
             End::Ok(..) => panic!("{user}/{plugin}: wrong password accepted"),
         }
     }

@@ -20,7 +20,18 @@ fn caps() -> impl Strategy<Value = Capabilities> {
 }
 
 fn greeting() -> impl Strategy<Value = HandshakeV10> {
-    (bytes_no_nul(40), any::<u32>(), any::<[u8; 8]>(), caps(), any::<u8>(), any::<u16>(), any::<[u8; 10]>(), bytes_no_nul(30), any::<bool>(), 0u8..30)
+    (
+        bytes_no_nul(40),
+        any::<u32>(),
+        any::<[u8; 8]>(),
+        caps(),
+        any::<u8>(),
+        any::<u16>(),
+        any::<[u8; 10]>(),
+        bytes_no_nul(30),
+        any::<bool>(),
+        0u8..30,
+    )
         .prop_map(|(v, id, a1, caps, coll, st, res, plugin, nul, alen)| {
             let caps = caps | Capabilities::SECURE_CONNECTION | Capabilities::PLUGIN_AUTH;
             let n = usize::from(alen).saturating_sub(8).max(13);
@@ -54,22 +65,43 @@ fn login() -> impl Strategy<Value = HandshakeResponse41> {
         bytes_any(40),
         proptest::option::of(bytes_no_nul(20)),
         proptest::option::of(bytes_no_nul(20)),
-        proptest::option::of(proptest::collection::vec((bytes_any(10), bytes_any(10)), 0..5)),
+        proptest::option::of(proptest::collection::vec(
+            (bytes_any(10), bytes_any(10)),
+            0..5,
+        )),
         proptest::option::of(any::<u8>()),
     )
         .prop_map(|(caps, mp, coll, user, auth, db, plugin, attrs, z)| {
-            let mut caps = caps | Capabilities::PROTOCOL_41 | Capabilities::PLUGIN_AUTH_LENENC_CLIENT_DATA;
+            let mut caps =
+                caps | Capabilities::PROTOCOL_41 | Capabilities::PLUGIN_AUTH_LENENC_CLIENT_DATA;
             // Presence on the wire follows the flags; a later field forces
             // the earlier optional ones to be present.
             caps.set(Capabilities::ZSTD_COMPRESSION_ALGORITHM, z.is_some());
             caps.set(Capabilities::CONNECT_ATTRS, attrs.is_some());
-            caps.set(Capabilities::PLUGIN_AUTH, plugin.is_some() || attrs.is_some() || z.is_some());
-            caps.set(Capabilities::CONNECT_WITH_DB, db.is_some() || caps.contains(Capabilities::PLUGIN_AUTH));
-            let database = caps.contains(Capabilities::CONNECT_WITH_DB).then(|| db.unwrap_or_default());
-            let auth_plugin = caps.contains(Capabilities::PLUGIN_AUTH).then(|| plugin.unwrap_or_default());
-            let attributes = caps.contains(Capabilities::CONNECT_ATTRS).then(|| attrs.unwrap_or_default());
+            caps.set(
+                Capabilities::PLUGIN_AUTH,
+                plugin.is_some() || attrs.is_some() || z.is_some(),
+            );
+            caps.set(
+                Capabilities::CONNECT_WITH_DB,
+                db.is_some() || caps.contains(Capabilities::PLUGIN_AUTH),
+            );
+            let database = caps
+                .contains(Capabilities::CONNECT_WITH_DB)
+                .then(|| db.unwrap_or_default());
+            let auth_plugin = caps
+                .contains(Capabilities::PLUGIN_AUTH)
+                .then(|| plugin.unwrap_or_default());
+            let attributes = caps
+                .contains(Capabilities::CONNECT_ATTRS)
+                .then(|| attrs.unwrap_or_default());
             HandshakeResponse41 {
-                header: LoginHeader { capabilities: caps, max_packet: mp, collation: coll, reserved: [0; 23] },
+                header: LoginHeader {
+                    capabilities: caps,
+                    max_packet: mp,
+                    collation: coll,
+                    reserved: [0; 23],
+                },
                 user,
                 auth_response: auth,
                 database,
@@ -81,7 +113,15 @@ fn login() -> impl Strategy<Value = HandshakeResponse41> {
 }
 
 fn ok_packet(track: bool) -> impl Strategy<Value = (OkPacket, Ctx)> {
-    (any::<u64>(), any::<u64>(), any::<u16>(), any::<u16>(), bytes_any(30), proptest::option::of(bytes_any(20)), prop_oneof![Just(0u8), Just(0xfeu8)])
+    (
+        any::<u64>(),
+        any::<u64>(),
+        any::<u16>(),
+        any::<u16>(),
+        bytes_any(30),
+        proptest::option::of(bytes_any(20)),
+        prop_oneof![Just(0u8), Just(0xfeu8)],
+    )
         .prop_map(move |(a, i, st, w, info, ss, h)| {
             let mut caps = Capabilities::PROTOCOL_41;
             let mut status = StatusFlags::from_bits_retain(st);
@@ -89,7 +129,11 @@ fn ok_packet(track: bool) -> impl Strategy<Value = (OkPacket, Ctx)> {
             if track {
                 caps |= Capabilities::SESSION_TRACK;
             }
-            let info = if track { Some(info) } else { Some(info).filter(|i| !i.is_empty()) };
+            let info = if track {
+                Some(info)
+            } else {
+                Some(info).filter(|i| !i.is_empty())
+            };
             (
                 OkPacket {
                     header: h,

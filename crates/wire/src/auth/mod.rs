@@ -69,7 +69,11 @@ pub fn cleartext_password(password: &[u8]) -> Vec<u8> {
 /// RSA-OAEP (SHA-1, as libmysqlclient's RSA_PKCS1_OAEP_PADDING) encryption
 /// of `(password || NUL) XOR nonce` with the server's PEM public key, for
 /// caching_sha2_password and sha256_password over plain TCP.
-pub fn rsa_encrypt_password(password: &[u8], nonce: &[u8], pem: &[u8]) -> Result<Vec<u8>, AuthError> {
+pub fn rsa_encrypt_password(
+    password: &[u8],
+    nonce: &[u8],
+    pem: &[u8],
+) -> Result<Vec<u8>, AuthError> {
     let pem = std::str::from_utf8(pem).map_err(|_| AuthError::BadPublicKey)?;
     let pem = pem.trim_end_matches('\0');
     let key = rsa::RsaPublicKey::from_public_key_pem(pem)
@@ -79,7 +83,11 @@ pub fn rsa_encrypt_password(password: &[u8], nonce: &[u8], pem: &[u8]) -> Result
     let mixed: Vec<u8> = if nonce.is_empty() {
         plain
     } else {
-        plain.iter().enumerate().map(|(i, b)| b ^ nonce[i % nonce.len()]).collect()
+        plain
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ nonce[i % nonce.len()])
+            .collect()
     };
     key.encrypt(&mut rand_core::OsRng, rsa::Oaep::new::<Sha1>(), &mixed)
         .map_err(|_| AuthError::EncryptFailed)
@@ -161,7 +169,9 @@ mod tests {
         az[31] &= 63;
         az[31] |= 64;
         let a = EdwardsPoint::mul_base(&Scalar::from_bytes_mod_order(az));
-        let r = CompressedEdwardsY(sig[..32].try_into().unwrap()).decompress().unwrap();
+        let r = CompressedEdwardsY(sig[..32].try_into().unwrap())
+            .decompress()
+            .unwrap();
         let s = Scalar::from_canonical_bytes(sig[32..].try_into().unwrap()).unwrap();
         let mut hk = Sha512::new();
         hk.update(&sig[..32]);
@@ -173,6 +183,9 @@ mod tests {
 
     #[test]
     fn bad_pem_is_an_error() {
-        assert_eq!(rsa_encrypt_password(b"x", b"n", b"nope"), Err(AuthError::BadPublicKey));
+        assert_eq!(
+            rsa_encrypt_password(b"x", b"n", b"nope"),
+            Err(AuthError::BadPublicKey)
+        );
     }
 }

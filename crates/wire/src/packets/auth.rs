@@ -8,8 +8,8 @@
 //! key. The observer resolves them by direction and state; these types only
 //! carry the bytes.
 
-use crate::reader::{Reader, put_nul_str};
 use crate::WireError;
+use crate::reader::{Reader, put_nul_str};
 
 /// AuthSwitchRequest (0xFE): the server asks for another plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +25,10 @@ impl AuthSwitchRequest {
     pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(buf);
         if r.u8("status")? != 0xfe {
-            return Err(WireError::Invalid { field: "status", offset: 0 });
+            return Err(WireError::Invalid {
+                field: "status",
+                offset: 0,
+            });
         }
         let plugin = r.nul_str("plugin name")?.to_vec();
         Ok(Self {
@@ -61,7 +64,10 @@ impl AuthNextFactor {
     pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(buf);
         if r.u8("status")? != 0x02 {
-            return Err(WireError::Invalid { field: "status", offset: 0 });
+            return Err(WireError::Invalid {
+                field: "status",
+                offset: 0,
+            });
         }
         let plugin = r.nul_str("plugin name")?.to_vec();
         Ok(Self {
@@ -103,9 +109,14 @@ impl AuthMoreData {
     pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(buf);
         if r.u8("status")? != 0x01 {
-            return Err(WireError::Invalid { field: "status", offset: 0 });
+            return Err(WireError::Invalid {
+                field: "status",
+                offset: 0,
+            });
         }
-        Ok(Self { data: r.rest().to_vec() })
+        Ok(Self {
+            data: r.rest().to_vec(),
+        })
     }
 
     /// Appends the payload.
@@ -161,7 +172,9 @@ impl ClientAuthData {
 
     /// Decodes the payload (all bytes are data).
     pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
-        Ok(Self { data: Reader::new(buf).rest().to_vec() })
+        Ok(Self {
+            data: Reader::new(buf).rest().to_vec(),
+        })
     }
 
     /// Appends the payload.

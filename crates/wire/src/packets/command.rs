@@ -6,10 +6,10 @@
 //! COM_CHANGE_USER (a second login). Every other command keeps its body as
 //! bytes and is recognised by name.
 
+use crate::WireError;
 use crate::codes::Command;
 use crate::flags::Capabilities;
 use crate::reader::{Reader, put_lenenc, put_lenenc_bytes, put_nul_str};
-use crate::WireError;
 
 use super::Ctx;
 
@@ -90,19 +90,24 @@ fn binary_value_len(t: u8, r: &Reader<'_>, bytes: &[u8]) -> Result<usize, WireEr
     let at = r.offset();
     let field = "query attribute value";
     let fixed = match t {
-        0x06 => 0,                      // NULL
-        0x01 => 1,                      // TINY
-        0x02 | 0x0d => 2,               // SHORT, YEAR
-        0x03 | 0x09 | 0x04 => 4,        // LONG, INT24, FLOAT
-        0x05 | 0x08 => 8,               // DOUBLE, LONGLONG
-        0x07 | 0x0a | 0x0b | 0x0c => {  // TIMESTAMP, DATE, TIME, DATETIME
-            let n = *bytes.get(at).ok_or(WireError::Truncated { field, offset: at })?;
+        0x06 => 0,               // NULL
+        0x01 => 1,               // TINY
+        0x02 | 0x0d => 2,        // SHORT, YEAR
+        0x03 | 0x09 | 0x04 => 4, // LONG, INT24, FLOAT
+        0x05 | 0x08 => 8,        // DOUBLE, LONGLONG
+        0x07 | 0x0a | 0x0b | 0x0c => {
+            // TIMESTAMP, DATE, TIME, DATETIME
+            let n = *bytes
+                .get(at)
+                .ok_or(WireError::Truncated { field, offset: at })?;
             return Ok(1 + usize::from(n));
         }
         _ => {
             // length-encoded string
             let mut probe = Reader::new(&bytes[at..]);
-            let n = probe.lenenc(field).map_err(|_| WireError::Truncated { field, offset: at })?;
+            let n = probe
+                .lenenc(field)
+                .map_err(|_| WireError::Truncated { field, offset: at })?;
             let head = probe.offset();
             return usize::try_from(n)
                 .ok()
@@ -128,10 +133,13 @@ impl QueryAttributes {
         if param_count == 0 {
             return Ok(qa);
         }
-        let n = usize::try_from(param_count).ok().filter(|n| *n <= r.remaining()).ok_or(WireError::Invalid {
-            field: "parameter count",
-            offset: 0,
-        })?;
+        let n = usize::try_from(param_count)
+            .ok()
+            .filter(|n| *n <= r.remaining())
+            .ok_or(WireError::Invalid {
+                field: "parameter count",
+                offset: 0,
+            })?;
         qa.null_bitmap = r.bytes("null bitmap", n.div_ceil(8))?.to_vec();
         let flag = r.u8("new params bind flag")?;
         qa.bind_flag = Some(flag);
@@ -139,14 +147,18 @@ impl QueryAttributes {
             for _ in 0..n {
                 let type_and_flags = r.u16("parameter type")?;
                 let name = r.lenenc_bytes("parameter name")?.to_vec();
-                qa.params.push(QueryParam { type_and_flags, name });
+                qa.params.push(QueryParam {
+                    type_and_flags,
+                    name,
+                });
             }
             for (i, p) in qa.params.iter().enumerate() {
                 if qa.null_bitmap[i / 8] & (1 << (i % 8)) != 0 {
                     continue;
                 }
                 let len = binary_value_len(p.type_and_flags as u8, r, all)?;
-                qa.values.push(r.bytes("query attribute value", len)?.to_vec());
+                qa.values
+                    .push(r.bytes("query attribute value", len)?.to_vec());
             }
         }
         Ok(qa)
@@ -239,14 +251,17 @@ impl CommandPacket {
     /// A COM_QUERY without attributes (or with an empty attribute block when
     /// `ctx` has CLIENT_QUERY_ATTRIBUTES, as the server then requires one).
     pub fn query(sql: &str, ctx: Ctx) -> Self {
-        let attributes = ctx.caps.contains(Capabilities::QUERY_ATTRIBUTES).then(|| QueryAttributes {
-            param_count: 0,
-            param_set_count: 1,
-            null_bitmap: vec![],
-            bind_flag: None,
-            params: vec![],
-            values: vec![],
-        });
+        let attributes =
+            ctx.caps
+                .contains(Capabilities::QUERY_ATTRIBUTES)
+                .then(|| QueryAttributes {
+                    param_count: 0,
+                    param_set_count: 1,
+                    null_bitmap: vec![],
+                    bind_flag: None,
+                    params: vec![],
+                    values: vec![],
+                });
         Self {
             command: Command::COM_QUERY,
             body: CommandBody::Query(ComQuery {

@@ -6,10 +6,10 @@
 //! (mysql_common's parse context). An OK may start with 0xFE instead of 0x00
 //! when it ends a result set under CLIENT_DEPRECATE_EOF.
 
+use crate::WireError;
 use crate::codes::ErrorCode;
 use crate::flags::{Capabilities, StatusFlags};
 use crate::reader::{Reader, put_lenenc, put_lenenc_bytes};
-use crate::WireError;
 
 /// Negotiated state that changes packet layouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,9 @@ impl Default for Ctx {
     /// What Wireshark assumes for a capture that starts mid-stream.
     fn default() -> Self {
         Self {
-            caps: Capabilities::PROTOCOL_41 | Capabilities::SECURE_CONNECTION | Capabilities::TRANSACTIONS,
+            caps: Capabilities::PROTOCOL_41
+                | Capabilities::SECURE_CONNECTION
+                | Capabilities::TRANSACTIONS,
         }
     }
 }
@@ -52,7 +54,10 @@ impl OkPacket {
         let mut r = Reader::new(buf);
         let header = r.u8("header")?;
         if header != 0x00 && header != 0xfe {
-            return Err(WireError::Invalid { field: "header", offset: 0 });
+            return Err(WireError::Invalid {
+                field: "header",
+                offset: 0,
+            });
         }
         let affected_rows = r.lenenc("affected rows")?;
         let last_insert_id = r.lenenc("last insert id")?;
@@ -71,7 +76,9 @@ impl OkPacket {
         if ctx.caps.contains(Capabilities::SESSION_TRACK) {
             if !r.is_empty() {
                 info = Some(r.lenenc_bytes("info")?.to_vec());
-                if status.is_some_and(|s| s.contains(StatusFlags::SESSION_STATE_CHANGED)) && !r.is_empty() {
+                if status.is_some_and(|s| s.contains(StatusFlags::SESSION_STATE_CHANGED))
+                    && !r.is_empty()
+                {
                     session_state = Some(r.lenenc_bytes("session state info")?.to_vec());
                 }
             }
@@ -119,8 +126,12 @@ impl OkPacket {
         if let Some(block) = &self.session_state {
             let mut r = Reader::new(block);
             while !r.is_empty() {
-                let Ok(t) = r.u8("session state type") else { break };
-                let Ok(d) = r.lenenc_bytes("session state data") else { break };
+                let Ok(t) = r.u8("session state type") else {
+                    break;
+                };
+                let Ok(d) = r.lenenc_bytes("session state data") else {
+                    break;
+                };
                 out.push((t, d.to_vec()));
             }
         }
@@ -145,7 +156,10 @@ impl ErrPacket {
     pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(buf);
         if r.u8("header")? != 0xff {
-            return Err(WireError::Invalid { field: "header", offset: 0 });
+            return Err(WireError::Invalid {
+                field: "header",
+                offset: 0,
+            });
         }
         let code = ErrorCode(r.u16("error code")?);
         let sql_state = if r.peek() == Some(b'#') && r.remaining() >= 6 {
@@ -192,12 +206,18 @@ impl EofPacket {
     pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(buf);
         if r.u8("header")? != 0xfe {
-            return Err(WireError::Invalid { field: "header", offset: 0 });
+            return Err(WireError::Invalid {
+                field: "header",
+                offset: 0,
+            });
         }
         let (warnings, status) = if r.is_empty() {
             (None, None)
         } else {
-            (Some(r.u16("warnings")?), Some(StatusFlags::from_bits_retain(r.u16("status flags")?)))
+            (
+                Some(r.u16("warnings")?),
+                Some(StatusFlags::from_bits_retain(r.u16("status flags")?)),
+            )
         };
         r.expect_end("EOF")?;
         Ok(Self { warnings, status })

@@ -11,9 +11,9 @@
 //! its NUL (MySQL bug #59453); pre-4.1 servers stop after the reserved bytes;
 //! MariaDB 10.x prefixes its version with `5.5.5-` for old clients.
 
+use crate::WireError;
 use crate::flags::{Capabilities, MariaDbCapabilities, StatusFlags};
 use crate::reader::{Reader, put_nul_str};
-use crate::WireError;
 
 /// Initial Handshake Packet, protocol version 10.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +58,10 @@ impl HandshakeV10 {
         let mut r = Reader::new(buf);
         let off = r.offset();
         if r.u8("protocol version")? != 10 {
-            return Err(WireError::Invalid { field: "protocol version", offset: off });
+            return Err(WireError::Invalid {
+                field: "protocol version",
+                offset: off,
+            });
         }
         let server_version = r.nul_str("server version")?.to_vec();
         let connection_id = r.u32("connection id")?;
@@ -72,15 +75,19 @@ impl HandshakeV10 {
             let collation = r.u8("character set")?;
             let status = StatusFlags::from_bits_retain(r.u16("status flags")?);
             let upper = r.u16("capability flags (upper)")?;
-            capabilities = Capabilities::from_bits_retain(u32::from(lower) | u32::from(upper) << 16);
+            capabilities =
+                Capabilities::from_bits_retain(u32::from(lower) | u32::from(upper) << 16);
             let auth_data_len = r.u8("auth-plugin-data length")?;
             let reserved = r.array::<10>("reserved")?;
-            let auth_data_2 = if capabilities.contains(Capabilities::SECURE_CONNECTION) && !r.is_empty() {
-                let n = (usize::from(auth_data_len).saturating_sub(8)).max(13).min(r.remaining());
-                Some(r.bytes("auth-plugin-data-part-2", n)?.to_vec())
-            } else {
-                None
-            };
+            let auth_data_2 =
+                if capabilities.contains(Capabilities::SECURE_CONNECTION) && !r.is_empty() {
+                    let n = (usize::from(auth_data_len).saturating_sub(8))
+                        .max(13)
+                        .min(r.remaining());
+                    Some(r.bytes("auth-plugin-data-part-2", n)?.to_vec())
+                } else {
+                    None
+                };
             let auth_plugin = if capabilities.contains(Capabilities::PLUGIN_AUTH) && !r.is_empty() {
                 let (name, nul) = r.nul_str_or_rest();
                 Some((name.to_vec(), nul))
@@ -148,7 +155,11 @@ impl HandshakeV10 {
 
     /// The server's default auth plugin, if it named one.
     pub fn auth_plugin(&self) -> Option<&[u8]> {
-        self.ext.as_ref()?.auth_plugin.as_ref().map(|(n, _)| n.as_slice())
+        self.ext
+            .as_ref()?
+            .auth_plugin
+            .as_ref()
+            .map(|(n, _)| n.as_slice())
     }
 
     /// MariaDB's extended capabilities, present when CLIENT_LONG_PASSWORD
@@ -159,7 +170,9 @@ impl HandshakeV10 {
             return None;
         }
         let r = &e.reserved;
-        Some(MariaDbCapabilities::from_bits_retain(u32::from_le_bytes([r[6], r[7], r[8], r[9]])))
+        Some(MariaDbCapabilities::from_bits_retain(u32::from_le_bytes([
+            r[6], r[7], r[8], r[9],
+        ])))
     }
 
     /// True for MariaDB servers (version prefix `5.5.5-`, a `MariaDB` version,
@@ -173,7 +186,10 @@ impl HandshakeV10 {
     /// The version without MariaDB's `5.5.5-` compatibility prefix, as
     /// Wireshark shows it.
     pub fn display_version(&self) -> String {
-        let v = self.server_version.strip_prefix(b"5.5.5-").unwrap_or(&self.server_version);
+        let v = self
+            .server_version
+            .strip_prefix(b"5.5.5-")
+            .unwrap_or(&self.server_version);
         String::from_utf8_lossy(v).into_owned()
     }
 }
@@ -194,7 +210,10 @@ impl HandshakeV9 {
     pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(buf);
         if r.u8("protocol version")? != 9 {
-            return Err(WireError::Invalid { field: "protocol version", offset: 0 });
+            return Err(WireError::Invalid {
+                field: "protocol version",
+                offset: 0,
+            });
         }
         let server_version = r.nul_str("server version")?.to_vec();
         let connection_id = r.u32("connection id")?;
@@ -251,7 +270,9 @@ mod tests {
         assert!(g.is_mariadb());
         assert_eq!(g.display_version(), "10.11.6-MariaDB-0+deb12u1");
         let m = g.mariadb_capabilities().unwrap();
-        assert!(m.contains(MariaDbCapabilities::PROGRESS | MariaDbCapabilities::STMT_BULK_OPERATIONS));
+        assert!(
+            m.contains(MariaDbCapabilities::PROGRESS | MariaDbCapabilities::STMT_BULK_OPERATIONS)
+        );
         assert_eq!(g.scramble(), b"abcdefghijklmnopqrst");
     }
 
@@ -270,6 +291,15 @@ mod tests {
     fn truncated_greeting_names_the_field() {
         let b = mariadb_greeting();
         let err = HandshakeV10::decode(&b[..40]).unwrap_err();
-        assert!(matches!(err, WireError::Truncated { field: "connection id" | "auth-plugin-data-part-1" | "reserved", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                WireError::Truncated {
+                    field: "connection id" | "auth-plugin-data-part-1" | "reserved",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

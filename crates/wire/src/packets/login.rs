@@ -12,9 +12,9 @@
 //! Optional fields are `Option`s that record presence on the wire rather than
 //! the flag, because real clients set flags and then omit the field.
 
+use crate::WireError;
 use crate::flags::{Capabilities, MariaDbCapabilities};
 use crate::reader::{Reader, put_lenenc, put_lenenc_bytes, put_nul_str, put_u24};
-use crate::WireError;
 
 /// Length of the fixed part (and of a whole SSLRequest).
 pub const LOGIN_HEADER_LEN: usize = 32;
@@ -51,7 +51,12 @@ impl LoginHeader {
 
     /// A header with the given capabilities and MariaDB extended
     /// capabilities (only sent when CLIENT_LONG_PASSWORD is clear).
-    pub fn new(capabilities: Capabilities, max_packet: u32, collation: u8, mariadb: Option<MariaDbCapabilities>) -> Self {
+    pub fn new(
+        capabilities: Capabilities,
+        max_packet: u32,
+        collation: u8,
+        mariadb: Option<MariaDbCapabilities>,
+    ) -> Self {
         let mut reserved = [0u8; 23];
         if let Some(m) = mariadb {
             reserved[19..].copy_from_slice(&m.bits().to_le_bytes());
@@ -70,7 +75,9 @@ impl LoginHeader {
             return None;
         }
         let r = &self.reserved;
-        Some(MariaDbCapabilities::from_bits_retain(u32::from_le_bytes([r[19], r[20], r[21], r[22]])))
+        Some(MariaDbCapabilities::from_bits_retain(u32::from_le_bytes([
+            r[19], r[20], r[21], r[22],
+        ])))
     }
 }
 
@@ -153,7 +160,8 @@ impl HandshakeResponse41 {
         } else {
             None
         };
-        let zstd_level = if caps.contains(Capabilities::ZSTD_COMPRESSION_ALGORITHM) && !r.is_empty() {
+        let zstd_level = if caps.contains(Capabilities::ZSTD_COMPRESSION_ALGORITHM) && !r.is_empty()
+        {
             Some(r.u8("zstd compression level")?)
         } else {
             None
@@ -228,14 +236,19 @@ impl HandshakeResponse320 {
         let capabilities = Capabilities::from_bits_retain(u32::from(r.u16("client capabilities")?));
         let max_packet = r.u24("max packet size")?;
         let user = r.nul_str("username")?.to_vec();
-        let (auth_response, auth_nul, database) = if capabilities.contains(Capabilities::CONNECT_WITH_DB) {
-            let a = r.nul_str("auth response")?.to_vec();
-            let db = if r.is_empty() { None } else { Some(r.nul_str("database")?.to_vec()) };
-            (a, true, db)
-        } else {
-            let (a, nul) = r.nul_str_or_rest();
-            (a.to_vec(), nul, None)
-        };
+        let (auth_response, auth_nul, database) =
+            if capabilities.contains(Capabilities::CONNECT_WITH_DB) {
+                let a = r.nul_str("auth response")?.to_vec();
+                let db = if r.is_empty() {
+                    None
+                } else {
+                    Some(r.nul_str("database")?.to_vec())
+                };
+                (a, true, db)
+            } else {
+                let (a, nul) = r.nul_str_or_rest();
+                (a.to_vec(), nul, None)
+            };
         r.expect_end("login request (3.20)")?;
         Ok(Self {
             capabilities,

@@ -14,11 +14,18 @@ mod greeting;
 mod login;
 mod resultset;
 
-pub use auth::{AuthMoreData, AuthNextFactor, AuthSwitchRequest, ClientAuthData, ClientAuthKind, MoreDataMeaning};
-pub use command::{ComChangeUser, ComQuery, CommandBody, CommandPacket, QueryAttributes, QueryParam};
+pub use auth::{
+    AuthMoreData, AuthNextFactor, AuthSwitchRequest, ClientAuthData, ClientAuthKind,
+    MoreDataMeaning,
+};
+pub use command::{
+    ComChangeUser, ComQuery, CommandBody, CommandPacket, QueryAttributes, QueryParam,
+};
 pub use generic::{Ctx, EofPacket, ErrPacket, OkPacket, is_eof};
 pub use greeting::{GreetingExt, HandshakeV9, HandshakeV10};
-pub use login::{HandshakeResponse41, HandshakeResponse320, LOGIN_HEADER_LEN, LoginHeader, SslRequest};
+pub use login::{
+    HandshakeResponse41, HandshakeResponse320, LOGIN_HEADER_LEN, LoginHeader, SslRequest,
+};
 pub use resultset::{ColumnCount, ColumnDefinition, TextRow};
 
 use crate::codes::Command;
@@ -101,18 +108,27 @@ impl Packet {
     pub fn info(&self) -> String {
         let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         match self {
-            Self::Greeting(g) => format!("Server Greeting proto=10 version={}", g.display_version()),
-            Self::GreetingV9(g) => format!("Server Greeting proto=9 version={}", lossy(&g.server_version)),
+            Self::Greeting(g) => {
+                format!("Server Greeting proto=10 version={}", g.display_version())
+            }
+            Self::GreetingV9(g) => format!(
+                "Server Greeting proto=9 version={}",
+                lossy(&g.server_version)
+            ),
             Self::GreetingError(e) => format!("Server Greeting Error {}", e.code.0),
             Self::SslRequest(_) => "Response: SSL Handshake".to_string(),
             Self::Login(l) => login_info(&l.user, l.database.as_deref()),
             Self::Login320(l) => login_info(&l.user, l.database.as_deref()),
-            Self::AuthSwitchRequest(a) => format!("Auth Switch Request plugin={}", lossy(&a.plugin)),
+            Self::AuthSwitchRequest(a) => {
+                format!("Auth Switch Request plugin={}", lossy(&a.plugin))
+            }
             Self::OldAuthSwitchRequest => "Auth Switch Request (old password)".to_string(),
             Self::AuthSwitchResponse(_) => "Auth Switch Response".to_string(),
             Self::AuthMoreData(m) => match m.meaning() {
                 MoreDataMeaning::FastAuthSuccess => "Auth More Data fast_auth_success".to_string(),
-                MoreDataMeaning::PerformFullAuthentication => "Auth More Data perform_full_authentication".to_string(),
+                MoreDataMeaning::PerformFullAuthentication => {
+                    "Auth More Data perform_full_authentication".to_string()
+                }
                 MoreDataMeaning::PublicKey => "Auth More Data public key".to_string(),
                 MoreDataMeaning::Other => "Auth More Data".to_string(),
             },

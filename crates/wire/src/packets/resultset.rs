@@ -3,8 +3,8 @@
 //! (Protocol::ColumnDefinition41), rows of length-encoded strings (0xFB is
 //! NULL), and the EOF or OK that ends them.
 
-use crate::reader::{Reader, put_lenenc, put_lenenc_bytes};
 use crate::WireError;
+use crate::reader::{Reader, put_lenenc, put_lenenc_bytes};
 
 /// The first packet of a result set: the number of columns, plus the
 /// metadata-follows byte with CLIENT_OPTIONAL_RESULTSET_METADATA.
@@ -21,9 +21,16 @@ impl ColumnCount {
     pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(buf);
         let count = r.lenenc("column count")?;
-        let metadata_follows = if r.is_empty() { None } else { Some(r.u8("metadata follows")?) };
+        let metadata_follows = if r.is_empty() {
+            None
+        } else {
+            Some(r.u8("metadata follows")?)
+        };
         r.expect_end("column count")?;
-        Ok(Self { count, metadata_follows })
+        Ok(Self {
+            count,
+            metadata_follows,
+        })
     }
 
     /// Appends the payload.
@@ -89,7 +96,14 @@ impl ColumnDefinition {
 
     /// Appends the payload.
     pub fn encode(&self, dst: &mut Vec<u8>) {
-        for s in [&self.catalog, &self.schema, &self.table, &self.org_table, &self.name, &self.org_name] {
+        for s in [
+            &self.catalog,
+            &self.schema,
+            &self.table,
+            &self.org_table,
+            &self.name,
+            &self.org_name,
+        ] {
             put_lenenc_bytes(dst, s);
         }
         put_lenenc(dst, self.fixed_len);
@@ -137,6 +151,9 @@ impl TextRow {
 
     /// Value of column `i` as text.
     pub fn text(&self, i: usize) -> Option<String> {
-        self.values.get(i)?.as_ref().map(|v| String::from_utf8_lossy(v).into_owned())
+        self.values
+            .get(i)?
+            .as_ref()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
     }
 }
