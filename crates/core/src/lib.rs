@@ -1,38 +1,33 @@
 //! # hsp-core: what happened on a connection, independent of how it was seen
 //!
-//! The live probe and the capture decoder both turn a connection into a
-//! timeline of timestamped events in one vocabulary, so that one classifier
-//! and one set of statistics serve both. The events of the MySQL layer come
-//! from hsp-wire's observer and client machine; this crate re-exports them
-//! and adds the phases the probe and decoder time. The classifier and the
-//! statistics arrive with the probe and capture-analysis work.
+//! The live probe and the capture decoder both describe a connection in one
+//! vocabulary, so that one classifier and one set of statistics serve both:
+//!
+//! - [`phase`]: the phases that are timed, and whose turn each one is;
+//! - [`classify`]: [`Facts`](classify::Facts) measured about a connection in,
+//!   a [`Verdict`](verdict::Verdict) with evidence out (pure, no clock);
+//! - [`record`]: the `{"type":"connection"}` record both drivers emit;
+//! - [`stats`]: HdrHistogram per phase and counts, merged across workers.
+//!
+//! The events of the MySQL layer come from hsp-wire's observer and client
+//! machine; this crate re-exports them for the timeline.
 #![warn(missing_docs)]
+
+pub mod classify;
+pub mod phase;
+pub mod record;
+pub mod stats;
+pub mod verdict;
+
+pub use classify::{AppError, Classification, End, Facts, Params, classify};
+pub use phase::{Party, Phase, PhaseTimes};
+pub use record::ConnectionRecord;
+pub use stats::{Stats, Summary};
+pub use verdict::Verdict;
 
 use std::time::Duration;
 
 pub use hsp_wire::observer::{Direction, Milestone, Notice, ObservedPacket, ObserverEvent};
-
-/// The handshake phases handshake-probe times, in order.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Name resolution.
-    Dns,
-    /// SYN to established.
-    TcpConnect,
-    /// Established to the whole greeting.
-    Greeting,
-    /// The TLS handshake after SSLRequest.
-    Tls,
-    /// Login sent to the server's first answer.
-    Login,
-    /// All further auth rounds.
-    Auth,
-    /// Start to OK or ERR.
-    Total,
-}
 
 /// One timestamped event on a connection's timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +74,9 @@ impl Timeline {
         Some(end.saturating_sub(start))
     }
 }
+
+#[cfg(test)]
+mod classify_tests;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,467 @@
+//! The verdict classifier: a pure function from what was measured about one
+//! connection ([`Facts`]) to a [`Classification`] (verdict, deciding phase,
+//! evidence, and the error the application most likely logged).
+//!
+//! It knows nothing of sockets or captures (tls-parser keeps its state
+//! table apart from parsing the same way): the probe fills [`Facts`] from
+//! its own clock and TCP_INFO, the capture decoder from packet times and
+//! TCP analysis, and both get the same verdicts for the same facts.
+//!
+//! Precedence, as `docs/verdicts.md` states it: explicit server answers
+//! (ERR packets) first, then network evidence, then timeouts, then
+//! slowness; what is left is decided by who closed the connection.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::phase::{Party, Phase, PhaseTimes};
+use crate::verdict::{Verdict, verdict_for_server_error};
+
+/// How a connection ended, as its observer saw it (serialized as `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum End {
+    /// OK after authentication.
+    Completed,
+    /// An ERR from the server.
+    ServerError {
+        /// The error code.
+        code: u16,
+        /// Whether it came in place of the greeting.
+        replaced_greeting: bool,
+    },
+    /// The server closed (FIN) or reset (RST) the connection.
+    ServerClosed {
+        /// RST rather than FIN.
+        reset: bool,
+    },
+    /// The client closed or reset for its own reasons.
+    ClientClosed {
+        /// RST rather than FIN.
+        reset: bool,
+    },
+    /// The observer's own time limit expired while waiting for the server.
+    TimedOut,
+    /// The SYN was answered by RST.
+    ConnectRefused,
+    /// The SYN was never answered.
+    ConnectTimedOut,
+    /// The connection could not be made for another reason (errno).
+    ConnectFailed {
+        /// The OS error number.
+        errno: i32,
+    },
+    /// The server sent something that is not a valid handshake packet.
+    Malformed,
+    /// The run was interrupted (Ctrl-C) before the handshake ended.
+    Interrupted,
+    /// The capture ended (or began) without the outcome.
+    CaptureEnded,
+}
+
+impl End {
+    /// The `outcome` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::ServerError { .. } => "err",
+            Self::ServerClosed { reset: false } => "server_closed",
+            Self::ServerClosed { reset: true } => "server_reset",
+            Self::ClientClosed { reset: false } => "client_closed",
+            Self::ClientClosed { reset: true } => "client_reset",
+            Self::TimedOut => "timed_out",
+            Self::ConnectRefused => "connect_refused",
+            Self::ConnectTimedOut => "connect_timed_out",
+            Self::ConnectFailed { .. } => "connect_failed",
+            Self::Malformed => "malformed",
+            Self::Interrupted => "interrupted",
+            Self::CaptureEnded => "capture_ended",
+        }
+    }
+}
+
+/// The error a client application reports, in libmysqlclient's words
+/// (`CR_*` codes), or the server's ERR as the client shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AppError {
+    /// The code (`CR_*` 2000-2999, or the server's `ER_*`).
+    pub code: u16,
+    /// The symbolic name, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'static str>,
+    /// The message, as the official client prints it.
+    pub message: String,
+}
+
+impl AppError {
+    /// A client-side error.
+    pub fn client(code: u16, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            name: cr_name(code),
+            message: message.into(),
+        }
+    }
+}
+
+/// The name of a libmysqlclient `CR_*` code.
+pub fn cr_name(code: u16) -> Option<&'static str> {
+    Some(match code {
+        2002 => "CR_CONNECTION_ERROR",
+        2003 => "CR_CONN_HOST_ERROR",
+        2005 => "CR_UNKNOWN_HOST",
+        2006 => "CR_SERVER_GONE_ERROR",
+        2007 => "CR_VERSION_ERROR",
+        2013 => "CR_SERVER_LOST",
+        2026 => "CR_SSL_CONNECTION_ERROR",
+        2027 => "CR_MALFORMED_PACKET",
+        2059 => "CR_AUTH_PLUGIN_CANNOT_LOAD",
+        2061 => "CR_AUTH_PLUGIN_ERR",
+        _ => return None,
+    })
+}
+
+/// Thresholds for the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// A phase longer than this is slow (`--slow`, default 1 s).
+    pub slow: Duration,
+    /// The server's `connect_timeout`.
+    pub connect_timeout: Duration,
+    /// The server's `wait_timeout`, when known.
+    pub wait_timeout: Option<Duration>,
+    /// ERR 1045 is the expected answer (probing without credentials).
+    pub access_denied_expected: bool,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            slow: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(10),
+            wait_timeout: None,
+            access_denied_expected: false,
+        }
+    }
+}
+
+/// What was measured about one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// How it ended.
+    pub end: End,
+    /// The phase in progress when it ended (the last one, if it completed).
+    pub phase: Phase,
+    /// Measured phases; an unfinished phase holds the time spent in it.
+    pub phases: PhaseTimes,
+    /// When the server closed: how long it had been waiting for a client
+    /// packet (since its own last packet), if it was the client's move.
+    pub server_wait: Option<Duration>,
+    /// Whether the end was noticed by a failed write.
+    pub write_failed: bool,
+    /// TCP retransmissions seen on this connection.
+    pub retransmits: u32,
+    /// The OS error number behind a close or failure (104 reset, 110 timed out).
+    pub errno: Option<i32>,
+    /// An error the client itself raised (TLS, plugin, protocol version).
+    pub client_error: Option<AppError>,
+    /// The server's ERR message, for [`AppError`].
+    pub server_message: Option<String>,
+    /// Where the connection went, for the `Can't connect` message.
+    pub server: String,
+}
+
+impl Facts {
+    /// Facts for a connection that ended with `end` in `phase`.
+    pub fn new(end: End, phase: Phase, server: impl Into<String>) -> Self {
+        Self {
+            end,
+            phase,
+            phases: PhaseTimes::default(),
+            server_wait: None,
+            write_failed: false,
+            retransmits: 0,
+            errno: None,
+            client_error: None,
+            server_message: None,
+            server: server.into(),
+        }
+    }
+}
+
+/// The classifier's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classification {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The party it blames.
+    pub party: Party,
+    /// The phase that decided it.
+    pub phase: Phase,
+    /// Why, in measured facts.
+    pub evidence: Vec<String>,
+    /// What the application most likely logged.
+    pub app_error: Option<AppError>,
+    /// Some phase took more than half of `connect_timeout`.
+    pub near_connect_timeout: bool,
+}
+
+/// Milliseconds with one decimal, for evidence text.
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Seconds with two decimals, for evidence text.
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+/// True when `waited` is about `limit`: the server's timers fire late by
+/// scheduling and early by the one-way trip our clock cannot see.
+fn about(waited: Duration, limit: Duration) -> bool {
+    let lo = limit
+        .mul_f64(0.9)
+        .saturating_sub(Duration::from_millis(100));
+    let hi = limit.mul_f64(1.5) + Duration::from_secs(1);
+    waited >= lo && waited <= hi
+}
+
+/// The phases whose slowness counts, in order (not the `total`, which
+/// contains them, nor the command phase).
+const SLOW_CANDIDATES: [Phase; 7] = [
+    Phase::Dns,
+    Phase::TcpConnect,
+    Phase::Greeting,
+    Phase::ClientReply,
+    Phase::Tls,
+    Phase::Login,
+    Phase::Auth,
+];
+
+/// Classifies one connection.
+pub fn classify(f: &Facts, p: &Params) -> Classification {
+    let mut evidence = Vec::new();
+    let near = f.phases.iter().any(|(ph, d)| {
+        ph != Phase::Command && p.connect_timeout > Duration::ZERO && d * 2 > p.connect_timeout
+    });
+    if near {
+        evidence.push(format!(
+            "a phase took more than half of connect_timeout ({})",
+            secs(p.connect_timeout)
+        ));
+    }
+    let (verdict, phase) = decide(f, p, &mut evidence);
+    Classification {
+        verdict,
+        party: verdict.party(),
+        phase,
+        evidence,
+        app_error: app_error(f),
+        near_connect_timeout: near,
+    }
+}
+
+fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
+    // 1. Explicit answers and failures that need no interpretation.
+    match f.end {
+        End::ServerError {
+            code,
+            replaced_greeting,
+        } => {
+            let expected = p.access_denied_expected && code == 1045;
+            let v = verdict_for_server_error(code);
+            let mut e = format!("server sent ERR {code}");
+            if let Some(n) = hsp_wire::codes::ErrorCode(code).name() {
+                let _ = write!(e, " {n}");
+            }
+            if replaced_greeting {
+                e.push_str(" in place of the greeting");
+            }
+            ev.push(e);
+            if !expected {
+                return (v, f.phase);
+            }
+            ev.push("ERR 1045 is the expected answer when probing without credentials".into());
+        }
+        End::ConnectRefused => {
+            ev.push("the SYN was answered by RST: nothing listens on that port".into());
+            return (Verdict::NoServer, Phase::TcpConnect);
+        }
+        End::ConnectTimedOut => {
+            let waited = f.phases.get(Phase::TcpConnect).unwrap_or_default();
+            ev.push(format!("the SYN was not answered within {}", secs(waited)));
+            return (Verdict::NoServer, Phase::TcpConnect);
+        }
+        End::ConnectFailed { errno } => {
+            ev.push(format!("connect failed with OS error {errno}"));
+            return (Verdict::NoServer, Phase::TcpConnect);
+        }
+        End::Malformed => {
+            ev.push(format!(
+                "the server's bytes are not a valid MySQL packet during {}",
+                f.phase
+            ));
+            return (Verdict::ProtocolError, f.phase);
+        }
+        End::Interrupted => {
+            ev.push(format!("interrupted during {} before the outcome", f.phase));
+            return (Verdict::Incomplete, f.phase);
+        }
+        End::CaptureEnded => {
+            ev.push(format!("the capture has no outcome after {}", f.phase));
+            return (Verdict::Incomplete, f.phase);
+        }
+        End::Completed | End::ServerClosed { .. } | End::ClientClosed { .. } | End::TimedOut => {}
+    }
+    let failed = !matches!(f.end, End::Completed | End::ServerError { .. });
+    let slowest = SLOW_CANDIDATES
+        .iter()
+        .filter_map(|ph| Some((*ph, f.phases.get(*ph)?)))
+        .filter(|(_, d)| *d > p.slow)
+        .max_by_key(|(_, d)| *d);
+
+    // 2. Network evidence: retransmissions that held the handshake up.
+    if f.retransmits > 0 && (failed || slowest.is_some()) {
+        ev.push(format!(
+            "{} TCP retransmission(s) on this connection",
+            f.retransmits
+        ));
+        if let Some((ph, d)) = slowest {
+            ev.push(format!("{ph} took {}", ms(d)));
+        }
+        return (Verdict::NetworkStall, slowest.map_or(f.phase, |s| s.0));
+    }
+
+    // 3. Timeouts: the server closed while it waited for the client.
+    if let End::ServerClosed { reset } = f.end {
+        let how = if reset { "reset (RST)" } else { "closed (FIN)" };
+        if let Some(waited) = f.server_wait {
+            let handshake = matches!(
+                f.phase,
+                Phase::ClientReply | Phase::Tls | Phase::Login | Phase::Auth
+            );
+            if handshake && about(waited, p.connect_timeout) {
+                ev.push(format!(
+                    "server {how} the connection {} after its last packet, while waiting for the client; connect_timeout is {}",
+                    secs(waited),
+                    secs(p.connect_timeout)
+                ));
+                return (Verdict::ServerTimeout, f.phase);
+            }
+            if f.phase == Phase::Command
+                && let Some(wt) = p.wait_timeout
+                && about(waited, wt)
+            {
+                ev.push(format!(
+                    "server {how} the session after {} of client silence; wait_timeout is {}",
+                    secs(waited),
+                    secs(wt)
+                ));
+                return (Verdict::IdleTimeout, Phase::Command);
+            }
+        }
+    }
+
+    // 4. Slowness: a phase over --slow, blamed on whose turn it was.
+    if let Some((ph, d)) = slowest {
+        ev.push(format!("{ph} took {} (slow is over {})", ms(d), ms(p.slow)));
+        let v = match ph.turn() {
+            Party::Client => Verdict::ClientSlow,
+            _ => Verdict::ServerSlow,
+        };
+        return (v, ph);
+    }
+
+    // 5. Who ended it.
+    match f.end {
+        End::ServerClosed { reset } => {
+            let how = if reset { "reset (RST)" } else { "closed (FIN)" };
+            let mut e = format!("server {how} the connection during {}", f.phase);
+            if let Some(w) = f.server_wait {
+                let _ = write!(e, ", {} after its last packet", ms(w));
+            }
+            ev.push(e);
+            (Verdict::ServerReset, f.phase)
+        }
+        End::ClientClosed { reset } => {
+            let how = if reset { "reset" } else { "closed" };
+            let mut e = format!("client {how} the connection during {}", f.phase);
+            if let Some(c) = &f.client_error {
+                let _ = write!(e, ": {}", c.message);
+            }
+            ev.push(e);
+            (Verdict::ClientAbort, f.phase)
+        }
+        End::TimedOut => {
+            let waited = f.phases.get(f.phase).unwrap_or_default();
+            ev.push(format!(
+                "no answer from the server during {} within the client's limit ({})",
+                f.phase,
+                ms(waited)
+            ));
+            match f.phase.turn() {
+                Party::Client => (Verdict::ClientSlow, f.phase),
+                _ => (Verdict::ServerSlow, f.phase),
+            }
+        }
+        _ => (Verdict::Ok, f.phase),
+    }
+}
+
+/// What libmysqlclient would have reported for these facts.
+pub fn app_error(f: &Facts) -> Option<AppError> {
+    if let Some(e) = &f.client_error {
+        return Some(e.clone());
+    }
+    let errno = f.errno.unwrap_or(0);
+    let lost = |at: &str, errno: i32| {
+        AppError::client(
+            2013,
+            format!("Lost connection to MySQL server at '{at}', system error: {errno}"),
+        )
+    };
+    Some(match f.end {
+        End::Completed | End::Interrupted | End::CaptureEnded => return None,
+        End::ServerError { code, .. } => AppError {
+            code,
+            name: hsp_wire::codes::ErrorCode(code).name(),
+            message: f.server_message.clone().unwrap_or_default(),
+        },
+        End::ConnectRefused => AppError::client(
+            2003,
+            format!("Can't connect to MySQL server on '{}' (111)", f.server),
+        ),
+        End::ConnectTimedOut => AppError::client(
+            2003,
+            format!("Can't connect to MySQL server on '{}' (110)", f.server),
+        ),
+        End::ConnectFailed { errno } => AppError::client(
+            2003,
+            format!("Can't connect to MySQL server on '{}' ({errno})", f.server),
+        ),
+        End::Malformed => AppError::client(2027, "Malformed packet"),
+        End::TimedOut => match f.phase {
+            Phase::Greeting => lost("waiting for initial communication packet", 110),
+            Phase::Tls => AppError::client(2026, "SSL connection error: handshake timed out"),
+            Phase::Command => {
+                AppError::client(2013, "Lost connection to MySQL server during query")
+            }
+            _ => lost("reading authorization packet", 110),
+        },
+        End::ClientClosed { .. } => return None,
+        End::ServerClosed { .. } => match f.phase {
+            Phase::Greeting | Phase::TcpConnect | Phase::Dns => {
+                lost("reading initial communication packet", errno)
+            }
+            Phase::Tls => AppError::client(
+                2026,
+                format!(
+                    "SSL connection error: the server closed the connection (system error: {errno})"
+                ),
+            ),
+            Phase::Command => AppError::client(2006, "MySQL server has gone away"),
+            _ if f.write_failed => lost("sending authentication information", errno),
+            _ => lost("reading authorization packet", errno),
+        },
+    })
+}

@@ -1,0 +1,155 @@
+//! Connection records: the one JSON shape both the probe and the capture
+//! decoder emit per connection (`{"type":"connection",...}`), documented
+//! field by field in `docs/output.md`.
+
+use serde::Serialize;
+
+use crate::classify::{AppError, Classification, End, Facts};
+use crate::phase::{Party, Phase, PhaseTimes};
+use crate::verdict::Verdict;
+
+/// The kernel's view of the connection (Linux `TCP_INFO`), read at the end
+/// of the handshake.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TcpInfo {
+    /// Smoothed round-trip time, µs.
+    pub rtt_us: u32,
+    /// Round-trip time variance, µs.
+    pub rttvar_us: u32,
+    /// Retransmissions of the segment now at the head of the queue.
+    pub retransmits: u8,
+    /// Retransmitted segments over the connection's life.
+    pub total_retrans: u32,
+    /// Segments the kernel considers lost.
+    pub lost: u32,
+    /// Unacknowledged segments.
+    pub unacked: u32,
+}
+
+/// The server's ERR packet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerError {
+    /// Error code.
+    pub code: u16,
+    /// `ER_*` name, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'static str>,
+    /// SQL state (absent when the ERR replaced the greeting).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql_state: Option<String>,
+    /// Message.
+    pub message: String,
+    /// Whether it came in place of the greeting.
+    pub replaced_greeting: bool,
+}
+
+/// Authentication details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthInfo {
+    /// The plugin that finished the exchange.
+    pub plugin: String,
+    /// Auth packets sent after the login (switch responses, key requests).
+    pub rounds: u32,
+}
+
+/// TLS details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// Negotiated protocol version, e.g. `TLSv1_3`.
+    pub version: String,
+    /// Negotiated cipher suite.
+    pub cipher: String,
+}
+
+/// One connection, classified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionRecord {
+    /// Always `"connection"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Sequence number of the connection in this run (0-based).
+    pub id: u64,
+    /// Start, µs since the run (or capture) began.
+    pub start_us: u64,
+    /// Client `ip:port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Server `ip:port`.
+    pub server: String,
+    /// Why it went the way it did.
+    pub verdict: Verdict,
+    /// The party the verdict blames.
+    pub party: Party,
+    /// What happened on the wire.
+    pub outcome: &'static str,
+    /// The phase that decided the verdict.
+    pub phase: Phase,
+    /// Phase durations, µs.
+    pub phases_us: PhaseTimes,
+    /// The server's ERR, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ServerError>,
+    /// What the application would have logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_error: Option<AppError>,
+    /// The server's version string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+    /// The server's connection (thread) id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<u32>,
+    /// Authentication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthInfo>,
+    /// TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
+    /// Kernel TCP statistics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_info: Option<TcpInfo>,
+    /// A phase took more than half of `connect_timeout`.
+    pub near_connect_timeout: bool,
+    /// The facts behind the verdict.
+    pub evidence: Vec<String>,
+}
+
+impl ConnectionRecord {
+    /// A record from the classifier's answer; optional details start empty.
+    pub fn new(id: u64, start_us: u64, facts: &Facts, c: Classification) -> Self {
+        Self {
+            kind: "connection",
+            id,
+            start_us,
+            client: None,
+            server: facts.server.clone(),
+            verdict: c.verdict,
+            party: c.party,
+            outcome: facts.end.name(),
+            phase: c.phase,
+            phases_us: facts.phases,
+            error: None,
+            app_error: c.app_error,
+            server_version: None,
+            connection_id: None,
+            auth: None,
+            tls: None,
+            tcp_info: None,
+            near_connect_timeout: c.near_connect_timeout,
+            evidence: c.evidence,
+        }
+    }
+
+    /// The error code to count in summaries: the server's ERR, else the
+    /// client's `CR_*`.
+    pub fn error_code(&self) -> Option<(u16, Option<&'static str>)> {
+        if let Some(e) = &self.error {
+            return Some((e.code, e.name));
+        }
+        self.app_error.as_ref().map(|e| (e.code, e.name))
+    }
+
+    /// Whether the outcome was [`End::Completed`].
+    pub fn completed(&self) -> bool {
+        self.outcome == End::Completed.name()
+    }
+}
