@@ -1,17 +1,33 @@
 //! Command-line arguments (clap derive). Meaning and validation live with
-//! each subcommand.
+//! each subcommand (`probe::Options::from_args`, `decode::run`).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Tells MySQL and MariaDB operators why their connections fail or stall
 /// during the handshake.
+///
+/// Without a subcommand it probes: `handshake-probe --count 10000 db1:3306`
+/// makes real handshakes and times every phase against the server's
+/// connect_timeout. Without --user it logs in as a user that does not exist
+/// and counts ERR 1045 as the expected answer: a complete handshake, which
+/// (unlike a connection closed after the greeting) does not count toward the
+/// server's max_connect_errors and so never gets the probing host blocked.
 #[derive(Debug, Parser)]
-#[command(name = "handshake-probe", version, about, long_about = None)]
+#[command(
+    name = "handshake-probe",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
-    pub(crate) command: Cmd,
+    pub(crate) command: Option<Cmd>,
+    #[command(flatten)]
+    pub(crate) probe: ProbeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -20,13 +36,169 @@ pub(crate) enum Cmd {
     Decode(DecodeArgs),
 }
 
-/// Output formats.
+/// Output formats of `decode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
     /// One human-readable line per packet.
     Text,
     /// One JSON object per line.
     Jsonl,
+}
+
+/// Output formats of the probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProbeFormat {
+    /// A summary for people (and ping-style lines with -v).
+    Text,
+    /// The summary as one JSON object.
+    Json,
+    /// One `connection` record per line as connections end, then a `summary`.
+    Jsonl,
+}
+
+/// TLS modes, as the mysql client's --ssl-mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum SslModeArg {
+    /// Plain TCP.
+    Disabled,
+    /// TLS if the server offers it; certificate not verified.
+    Preferred,
+    /// TLS or fail; certificate not verified.
+    Required,
+    /// TLS; chain verified against --ssl-ca.
+    VerifyCa,
+    /// TLS; chain and host name verified.
+    VerifyIdentity,
+}
+
+fn parse_count(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mul) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1_000),
+        Some('m') => (&t[..t.len() - 1], 1_000_000),
+        _ => (&t[..], 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a count (examples: 100, 10k, 1m)"))?;
+    n.checked_mul(mul)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{s}' must be between 1 and 2^64"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration ({e}; examples: 500ms, 3s, 1m)"))
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        _ => Err(format!(
+            "'{s}' is not a positive rate (connections per second)"
+        )),
+    }
+}
+
+fn parse_concurrency(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}' must be a number from 1 to 10000")),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProbeArgs {
+    /// The server: HOST, HOST:PORT or [IPv6]:PORT (port 3306 by default).
+    #[arg(required = true, value_name = "HOST[:PORT]")]
+    pub(crate) target: Option<String>,
+
+    /// Handshakes to make (accepts 10k, 1m); default 10 unless --duration is given.
+    #[arg(short = 'n', long, value_parser = parse_count, help_heading = "Load")]
+    pub(crate) count: Option<u64>,
+    /// Handshakes in flight at once.
+    #[arg(short = 'c', long, default_value = "1", value_parser = parse_concurrency, help_heading = "Load")]
+    pub(crate) concurrency: usize,
+    /// New connections per second over all workers (default: as fast as they complete).
+    #[arg(long, value_parser = parse_rate, help_heading = "Load")]
+    pub(crate) rate: Option<f64>,
+    /// Stop starting connections after this long (e.g. 30s).
+    #[arg(long, value_parser = parse_duration, help_heading = "Load")]
+    pub(crate) duration: Option<Duration>,
+    /// Pause between two connections of one worker, as ping -i.
+    #[arg(long, value_parser = parse_duration, default_value = "0s", help_heading = "Load")]
+    pub(crate) interval: Duration,
+
+    /// User to log in as. Without it, the probe logs in as a user that cannot
+    /// exist and expects ERR 1045.
+    #[arg(short = 'u', long, help_heading = "Login")]
+    pub(crate) user: Option<String>,
+    /// Password; a bare -p asks for it without echo. Also MYSQL_PWD.
+    #[arg(short = 'p', long, num_args = 0..=1, require_equals = true, default_missing_value = "\u{0}prompt", help_heading = "Login")]
+    pub(crate) password: Option<String>,
+    /// Read the password from the first line of this file.
+    #[arg(long, value_name = "FILE", help_heading = "Login")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// Database to select at login.
+    #[arg(short = 'D', long, help_heading = "Login")]
+    pub(crate) database: Option<String>,
+    /// The client's first-choice auth plugin (the server may switch it).
+    #[arg(long, value_name = "PLUGIN", help_heading = "Login")]
+    pub(crate) auth_plugin: Option<String>,
+    /// Ask the server for its RSA key when caching_sha2_password needs
+    /// full authentication over plain TCP (as the mysql client's option).
+    #[arg(long, help_heading = "Login")]
+    pub(crate) get_server_public_key: bool,
+
+    /// TLS mode, as the mysql client's --ssl-mode.
+    #[arg(long, value_enum, default_value = "PREFERRED", help_heading = "TLS")]
+    pub(crate) ssl_mode: SslModeArg,
+    /// CA certificates (PEM) for VERIFY_CA and VERIFY_IDENTITY.
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub(crate) ssl_ca: Option<PathBuf>,
+
+    /// The SERVER's connect_timeout, to compare phases against (default:
+    /// read from the server when --user is given, else MySQL's 10s).
+    #[arg(long, value_parser = parse_duration, help_heading = "Timing")]
+    pub(crate) connect_timeout: Option<Duration>,
+    /// The probe's own limit per connection: every read and write has this deadline.
+    #[arg(long, value_parser = parse_duration, default_value = "30s", help_heading = "Timing")]
+    pub(crate) timeout: Duration,
+    /// A phase longer than this makes the verdict server_slow or client_slow.
+    #[arg(long, value_parser = parse_duration, default_value = "1s", help_heading = "Timing")]
+    pub(crate) slow: Duration,
+    /// Wait this long after the greeting before sending the login: reproduces
+    /// a late client (MySQL bug #28359) on purpose. A login later than the
+    /// server's connect_timeout counts toward max_connect_errors.
+    #[arg(long, value_parser = parse_duration, default_value = "0s", help_heading = "Timing")]
+    pub(crate) login_delay: Duration,
+    /// Resolve the host name before every connection (and time it).
+    #[arg(long, help_heading = "Timing")]
+    pub(crate) resolve_each: bool,
+    /// Local address to connect from.
+    #[arg(long, value_name = "ADDR", help_heading = "Timing")]
+    pub(crate) bind: Option<std::net::IpAddr>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text", help_heading = "Output")]
+    pub(crate) format: ProbeFormat,
+    /// Write the output to this file instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
+    pub(crate) output: Option<PathBuf>,
+    /// Write an HdrHistogram interval log (one tag per phase, 1 s intervals).
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub(crate) hdr_log: Option<PathBuf>,
+    /// No progress bar, no notes on standard error.
+    #[arg(short = 'q', long, help_heading = "Output")]
+    pub(crate) quiet: bool,
+    /// One ping-style line per connection (text format).
+    #[arg(short = 'v', long, help_heading = "Output")]
+    pub(crate) verbose: bool,
+    /// Do not read the server's status counters before and after the run
+    /// (they need --user and one extra connection each time).
+    #[arg(long, help_heading = "Output")]
+    pub(crate) no_server_status: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,4 +217,38 @@ pub(crate) struct DecodeArgs {
     /// included).
     #[arg(long = "port", value_name = "PORT")]
     pub(crate) ports: Vec<u16>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_accept_suffixes_and_reject_nonsense() {
+        assert_eq!(parse_count("10k"), Ok(10_000));
+        assert_eq!(parse_count("1m"), Ok(1_000_000));
+        assert_eq!(parse_count("7"), Ok(7));
+        assert!(parse_count("0").is_err());
+        assert!(parse_count("ten").is_err());
+    }
+
+    #[test]
+    fn probe_is_the_default_command_and_decode_still_parses() {
+        let c = Cli::try_parse_from(["hp", "-n", "5", "db:3307"]).unwrap();
+        assert!(c.command.is_none());
+        assert_eq!(c.probe.target.as_deref(), Some("db:3307"));
+        assert_eq!(c.probe.count, Some(5));
+        let c = Cli::try_parse_from(["hp", "decode", "x.pcap"]).unwrap();
+        assert!(matches!(c.command, Some(Cmd::Decode(_))));
+        assert!(Cli::try_parse_from(["hp"]).is_err(), "a target is required");
+    }
+
+    #[test]
+    fn bare_p_prompts_and_attached_p_is_a_password() {
+        let c = Cli::try_parse_from(["hp", "-u", "x", "-p", "db"]).unwrap();
+        assert_eq!(c.probe.password.as_deref(), Some("\u{0}prompt"));
+        assert_eq!(c.probe.target.as_deref(), Some("db"));
+        let c = Cli::try_parse_from(["hp", "-u", "x", "--password=s3", "db"]).unwrap();
+        assert_eq!(c.probe.password.as_deref(), Some("s3"));
+    }
 }

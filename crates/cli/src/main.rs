@@ -1,11 +1,15 @@
-//! handshake-probe: a thin binary over hsp-wire, hsp-core and hsp-pcap.
+//! handshake-probe: a thin binary over hsp-probe, hsp-pcap and hsp-core.
 //!
-//! Parsing of arguments lives in `args`, each subcommand in its own module;
-//! errors print as one `error:` line with their cause chain and exit 2
-//! (ripgrep), a closed stdout (`| head`) exits quietly.
+//! Parsing of arguments lives in `args`, each command in its own module
+//! (`probe`, the default, and `decode`), presentation in `output`. Errors
+//! print as one `error:` line with their cause chain and exit 2 (ripgrep);
+//! a closed stdout (`| head`) exits quietly. Logs (`RUST_LOG`) go to
+//! standard error, data to standard output.
 
 mod args;
 mod decode;
+mod output;
+mod probe;
 
 use std::process::ExitCode;
 
@@ -13,8 +17,16 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    let result = match cli.command {
-        args::Cmd::Decode(d) => decode::run(&d),
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match &cli.command {
+        Some(args::Cmd::Decode(d)) => decode::run(d),
+        None => probe::run(&cli.probe),
     };
     match result {
         Ok(code) => code,

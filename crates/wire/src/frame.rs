@@ -128,6 +128,17 @@ impl Deframer {
         self.chunk_left.is_none() && self.joining.is_none()
     }
 
+    /// The payload length announced by the packet now being received: the
+    /// joined length so far while a multi-chunk packet is open, else the
+    /// length in a buffered header. A driver that must not wait for (or
+    /// skip) megabytes a hostile peer announced checks this after `push`.
+    pub fn announced_len(&self) -> Option<usize> {
+        if let Some(j) = &self.joining {
+            return Some(j.total);
+        }
+        PacketHeader::parse(&self.buf).map(|h| h.len as usize)
+    }
+
     /// Takes the unread bytes out, e.g. to hand them to a compressed or TLS
     /// layer that starts at the current packet boundary.
     pub fn take_unread(&mut self) -> BytesMut {

@@ -1,0 +1,405 @@
+//! The probe command: flags to a validated [`ProbeConfig`], the run on a
+//! tokio runtime, records streamed to the chosen output as connections
+//! end, then the summary (see `output`).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use hdrhistogram::serialization::V2Serializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hsp_core::phase::micros;
+use hsp_core::stats::IntervalHistograms;
+use hsp_core::{ConnectionRecord, Verdict};
+use hsp_probe::attempt::Shared;
+use hsp_probe::session::{ServerSnapshot, Session};
+use hsp_probe::{Credentials, ProbeConfig, SslMode};
+use hsp_wire::client::Secret;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::{ProbeArgs, ProbeFormat, SslModeArg};
+use crate::output::{self, RunMeta, StatusReport};
+
+/// Where connect_timeout came from, for the report.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TimeoutSource {
+    Flag,
+    Server,
+    Assumed,
+}
+
+impl TimeoutSource {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Flag => "flag",
+            Self::Server => "server",
+            Self::Assumed => "assumed",
+        }
+    }
+
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Self::Flag => "--connect-timeout",
+            Self::Server => "read from the server",
+            Self::Assumed => "assumed: MySQL's default; pass --connect-timeout or --user to know",
+        }
+    }
+}
+
+/// Splits `HOST`, `HOST:PORT`, `[V6]:PORT` or a bare IPv6 address.
+fn split_target(t: &str) -> Result<(String, u16)> {
+    let bad = || format!("HOST[:PORT] '{t}': expected HOST, HOST:PORT or [IPv6]:PORT");
+    if let Some(rest) = t.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').with_context(bad)?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok().with_context(bad)?,
+            None if after.is_empty() => 3306,
+            None => bail!(bad()),
+        };
+        return Ok((host.to_string(), port));
+    }
+    if t.matches(':').count() > 1 {
+        return Ok((t.to_string(), 3306));
+    }
+    match t.split_once(':') {
+        Some((h, p)) if !h.is_empty() => Ok((h.to_string(), p.parse().ok().with_context(bad)?)),
+        None if !t.is_empty() => Ok((t.to_string(), 3306)),
+        _ => bail!(bad()),
+    }
+}
+
+fn password(args: &ProbeArgs) -> Result<Option<Secret>> {
+    if let Some(path) = &args.password_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--password-file {}", path.display()))?;
+        let line = text.lines().next().unwrap_or_default();
+        return Ok(Some(Secret::new(line)));
+    }
+    match args.password.as_deref() {
+        Some("\u{0}prompt") => {
+            let pw = rpassword::prompt_password("Enter password: ")
+                .context("-p: cannot read the password from the terminal")?;
+            Ok(Some(Secret::new(pw)))
+        }
+        Some(p) => Ok(Some(Secret::new(p))),
+        None => Ok(std::env::var("MYSQL_PWD").ok().map(Secret::new)),
+    }
+}
+
+fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
+    let (host, port) = split_target(args.target.as_deref().unwrap_or_default())?;
+    let mut cfg = ProbeConfig::new(host, port);
+    let pw = password(args)?;
+    cfg.credentials = match (&args.user, pw) {
+        (Some(u), pw) => Some(Credentials {
+            user: u.clone(),
+            password: pw.unwrap_or_default(),
+        }),
+        (None, Some(_)) if args.password.is_some() || args.password_file.is_some() => {
+            bail!("a password was given without --user")
+        }
+        (None, _) => None,
+    };
+    cfg.database.clone_from(&args.database);
+    cfg.auth_plugin.clone_from(&args.auth_plugin);
+    cfg.get_server_public_key = args.get_server_public_key;
+    cfg.ssl_mode = match args.ssl_mode {
+        SslModeArg::Disabled => SslMode::Disabled,
+        SslModeArg::Preferred => SslMode::Preferred,
+        SslModeArg::Required => SslMode::Required,
+        SslModeArg::VerifyCa => SslMode::VerifyCa,
+        SslModeArg::VerifyIdentity => SslMode::VerifyIdentity,
+    };
+    if args.ssl_ca.is_some() && matches!(cfg.ssl_mode, SslMode::Disabled) {
+        bail!("--ssl-ca needs an --ssl-mode that uses TLS");
+    }
+    cfg.ssl_ca.clone_from(&args.ssl_ca);
+    if args.timeout.is_zero() {
+        bail!("--timeout must be more than 0");
+    }
+    cfg.timeout = args.timeout;
+    cfg.login_delay = args.login_delay;
+    cfg.count = match (args.count, args.duration) {
+        (None, None) => Some(10),
+        (c, _) => c,
+    };
+    cfg.duration = args.duration;
+    cfg.concurrency = args.concurrency;
+    cfg.rate = args.rate;
+    cfg.interval = args.interval;
+    cfg.resolve_each = args.resolve_each;
+    cfg.bind = args.bind;
+    cfg.params.slow = args.slow;
+    cfg.params.access_denied_expected = cfg.credentials.is_none();
+    let source = match args.connect_timeout {
+        Some(ct) => {
+            cfg.params.connect_timeout = ct;
+            TimeoutSource::Flag
+        }
+        None => TimeoutSource::Assumed,
+    };
+    Ok((cfg, source))
+}
+
+/// Opens a control session and reads the server's counters.
+async fn snapshot(cfg: &ProbeConfig) -> Result<ServerSnapshot, String> {
+    let shared = Shared::new(cfg.clone()).map_err(|e| e.to_string())?;
+    let (addr, _) = hsp_probe::run::resolve(&cfg.host, cfg.port)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut s = Session::open(&shared, addr).await.map_err(|r| {
+        r.app_error.as_ref().map_or_else(
+            || r.verdict.to_string(),
+            |e| format!("{} ({})", e.message, e.code),
+        )
+    })?;
+    let snap = s.snapshot().await.map_err(|e| e.to_string());
+    s.close().await;
+    snap
+}
+
+pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
+    let (mut cfg, mut source) = config(args)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(File::create(p).with_context(|| format!("-o {}", p.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(out);
+    let mut hlog_file = match &args.hdr_log {
+        Some(p) => Some(File::create(p).with_context(|| format!("--hdr-log {}", p.display()))?),
+        None => None,
+    };
+    let quiet = args.quiet;
+    let note = |s: &str| {
+        if !quiet {
+            eprintln!("note: {s}");
+        }
+    };
+
+    rt.block_on(async {
+        let want_status = cfg.credentials.is_some() && !args.no_server_status;
+        let before = if want_status {
+            match snapshot(&cfg).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    note(&format!("cannot read the server's status before the run: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if let (TimeoutSource::Assumed, Some(ct)) = (
+            source,
+            before
+                .as_ref()
+                .and_then(|b| b.variables.get("connect_timeout"))
+                .and_then(|v| v.parse::<u64>().ok()),
+        ) {
+            cfg.params.connect_timeout = Duration::from_secs(ct);
+            source = TimeoutSource::Server;
+        }
+        if let Some(wt) = before
+            .as_ref()
+            .and_then(|b| b.variables.get("wait_timeout"))
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            cfg.params.wait_timeout = Some(Duration::from_secs(wt));
+        }
+        if matches!(source, TimeoutSource::Assumed) {
+            note("the server's connect_timeout is assumed to be 10 s (MySQL's default); pass --connect-timeout or --user to know");
+        }
+        let shared = Arc::new(Shared::new(cfg.clone())?);
+        let cancel = CancellationToken::new();
+        {
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    cancel.cancel();
+                }
+            });
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<ConnectionRecord>(1024);
+        let runner = tokio::spawn(hsp_probe::run(shared.clone(), tx, cancel.clone()));
+
+        let bar = progress_bar(&cfg, quiet);
+        let mut hlog_ser = V2Serializer::new();
+        let mut hlog = match hlog_file.as_mut() {
+            Some(f) => Some(
+                IntervalLogWriterBuilder::new()
+                    .add_comment(&format!(
+                        "handshake-probe {} {}: per-phase handshake latency, microseconds",
+                        env!("CARGO_PKG_VERSION"),
+                        cfg.target()
+                    ))
+                    .with_start_time(SystemTime::now())
+                    .begin_log_with(f, &mut hlog_ser)
+                    .context("--hdr-log: cannot write the header")?,
+            ),
+            None => None,
+        };
+        let mut intervals = IntervalHistograms::new(Duration::from_secs(1));
+        let mut server_version = None;
+        let mut write_error = None;
+        while let Some(rec) = rx.recv().await {
+            bar.inc(1);
+            if server_version.is_none() {
+                server_version.clone_from(&rec.server_version);
+            }
+            if write_error.is_none() {
+                let r = match args.format {
+                    ProbeFormat::Jsonl => serde_json::to_writer(&mut out, &rec)
+                        .map_err(std::io::Error::from)
+                        .and_then(|()| out.write_all(b"\n")),
+                    ProbeFormat::Text if args.verbose => {
+                        bar.suspend(|| writeln!(out, "{}", output::ping_line(&rec)))
+                    }
+                    _ => Ok(()),
+                };
+                if let Err(e) = r {
+                    write_error = Some(e);
+                    cancel.cancel();
+                }
+            }
+            if let Some(w) = hlog.as_mut() {
+                let end = Duration::from_micros(
+                    rec.start_us + rec.phases_us.get(hsp_core::Phase::Total).map_or(0, micros),
+                );
+                intervals
+                    .record(end, &rec, |tag, h, start, len| {
+                        w.write_histogram(h, start, len, Tag::new(tag))
+                    })
+                    .map_err(|e| anyhow::anyhow!("--hdr-log: {e:?}"))?;
+            }
+        }
+        bar.finish_and_clear();
+        let report = runner.await.context("the probe run panicked")??;
+        if let Some(w) = hlog.as_mut() {
+            intervals
+                .finish(report.elapsed, |tag, h, start, len| {
+                    w.write_histogram(h, start, len, Tag::new(tag))
+                })
+                .map_err(|e| anyhow::anyhow!("--hdr-log: {e:?}"))?;
+        }
+        if let Some(e) = write_error {
+            return Err(e).context("writing the output");
+        }
+        let after = if before.is_some() {
+            match snapshot(&cfg).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    note(&format!("cannot read the server's status after the run: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let status = StatusReport::new(before, after);
+        let summary = report.stats.summary();
+        let meta = RunMeta {
+            target: cfg.target(),
+            addr: report.addr.to_string(),
+            server_version,
+            elapsed_s: report.elapsed.as_secs_f64(),
+            handshakes_per_s: per_second(summary.connections, report.elapsed),
+            concurrency: cfg.concurrency,
+            interrupted: report.interrupted,
+            connect_timeout_s: cfg.params.connect_timeout.as_secs_f64(),
+            connect_timeout_source: source.name(),
+            connect_timeout_note: source.describe(),
+            slow_s: cfg.params.slow.as_secs_f64(),
+            credentials: cfg.credentials.is_some(),
+            dns_us: report.dns.map(micros),
+        };
+        match args.format {
+            ProbeFormat::Text => out.write_all(output::text(&meta, &summary, status.as_ref()).as_bytes())?,
+            ProbeFormat::Json | ProbeFormat::Jsonl => {
+                serde_json::to_writer(
+                    &mut out,
+                    &output::JsonSummary {
+                        meta: &meta,
+                        summary: &summary,
+                        server_status: status.as_ref(),
+                    },
+                )?;
+                out.write_all(b"\n")?;
+            }
+        }
+        out.flush()?;
+        if report.interrupted && !quiet {
+            eprintln!("note: interrupted; the figures cover the {} connections made", summary.connections);
+        }
+        let failed = summary.connections - report.stats.count(Verdict::Ok);
+        Ok(if failed == 0 && summary.connections > 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}
+
+fn per_second(n: u64, d: Duration) -> f64 {
+    if d.is_zero() {
+        0.0
+    } else {
+        (n as f64 / d.as_secs_f64() * 10.0).round() / 10.0
+    }
+}
+
+fn progress_bar(cfg: &ProbeConfig, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match cfg.count {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} handshakes ({per_sec}, eta {eta})",
+            )
+            .expect("valid template"),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} handshakes ({per_sec})")
+                .expect("valid template"),
+        ),
+    };
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// Server counters before and after, for the report.
+pub(crate) fn status_delta(
+    before: &ServerSnapshot,
+    after: &ServerSnapshot,
+) -> BTreeMap<String, i64> {
+    after
+        .status
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.status.get(k).copied().unwrap_or(0)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_target;
+
+    #[test]
+    fn targets_split_into_host_and_port() {
+        assert_eq!(split_target("db1").unwrap(), ("db1".into(), 3306));
+        assert_eq!(split_target("db1:3307").unwrap(), ("db1".into(), 3307));
+        assert_eq!(split_target("[::1]:3307").unwrap(), ("::1".into(), 3307));
+        assert_eq!(split_target("[::1]").unwrap(), ("::1".into(), 3306));
+        assert_eq!(split_target("::1").unwrap(), ("::1".into(), 3306));
+        let e = split_target("db1:port").unwrap_err().to_string();
+        assert!(e.contains("HOST[:PORT] 'db1:port'"), "{e}");
+    }
+}

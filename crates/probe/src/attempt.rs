@@ -1,0 +1,624 @@
+//! One connection, timed phase by phase.
+//!
+//! ```text
+//!  connect --> Greeting --greeting--> ClientReply --SSLRequest--> Tls --login--> Login --answer--> Auth
+//!    |            |                       |  (--login-delay: the socket     |               |  rounds
+//!    |            +--ERR (1040, 1129)     |   is watched, so a server       |               +--> OK / ERR
+//!    v            v                       v   that gives up is seen then)   v
+//!  no_server   refused              server_timeout                     reading authorization packet
+//! ```
+//!
+//! Every read and write runs under one deadline (`--timeout`, plus the
+//! deliberate `--login-delay`), so nothing hangs; a packet length over
+//! [`HANDSHAKE_MAX_PACKET`] is rejected from its header, so a forged 16 MiB
+//! length is neither waited for nor buffered. The phase in progress when
+//! the connection ends keeps the time spent in it; [`Attempt::finish`] turns
+//! all of it into [`Facts`] and a classified [`ConnectionRecord`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use hsp_core::classify::{AppError, End, Facts, classify};
+use hsp_core::phase::{Phase, PhaseTimes, micros};
+use hsp_core::record::{AuthInfo, ConnectionRecord, ServerError, TcpInfo, TlsInfo};
+use hsp_wire::client::{
+    ClientAction, ClientConfig, ClientHandshake, HandshakeError, Secret, TlsWanted,
+};
+use hsp_wire::codes::Command;
+use hsp_wire::frame::{Deframer, Frame, RawPacket, write_packet};
+use hsp_wire::packets::{CommandPacket, Ctx, ErrPacket, Packet};
+use rustls::pki_types::ServerName;
+use tokio::net::TcpSocket;
+use tokio::time::{Instant, sleep_until, timeout_at};
+
+use crate::config::{NO_SUCH_USER, ProbeConfig, SslMode};
+use crate::stream::{Stream, tcp_info};
+
+/// The largest packet accepted during the handshake. A greeting is under
+/// 200 bytes and an RSA public key under 1 KiB; a bigger announced length
+/// is a forged or foreign byte stream.
+pub const HANDSHAKE_MAX_PACKET: usize = 64 * 1024;
+
+/// What every attempt of a run shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The run's options.
+    pub cfg: ProbeConfig,
+    /// rustls config (`None` with `--ssl-mode DISABLED`).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The name TLS verifies.
+    pub server_name: ServerName<'static>,
+    /// When the run began (records carry `start_us` from here).
+    pub run_start: Instant,
+}
+
+impl Shared {
+    /// Shared state for `cfg`.
+    pub fn new(cfg: ProbeConfig) -> Result<Self, crate::tls::TlsSetupError> {
+        let tls = crate::tls::client_config(cfg.ssl_mode, cfg.ssl_ca.as_deref())?;
+        let server_name = crate::tls::server_name(&cfg.host);
+        Ok(Self {
+            cfg,
+            tls,
+            server_name,
+            run_start: Instant::now(),
+        })
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let (user, password) = match &self.cfg.credentials {
+            Some(c) => (c.user.clone(), c.password.clone()),
+            // A password nobody has: the answer is ERR 1045 even where an
+            // anonymous account exists.
+            None => (
+                NO_SUCH_USER.to_string(),
+                Secret::new(format!("hsp-{:x}", rand_u64())),
+            ),
+        };
+        let mut c = ClientConfig::new(user, password);
+        c.database.clone_from(&self.cfg.database);
+        c.auth_plugin.clone_from(&self.cfg.auth_plugin);
+        c.get_server_public_key = self.cfg.get_server_public_key;
+        c.tls = match self.cfg.ssl_mode {
+            SslMode::Disabled => TlsWanted::No,
+            SslMode::Preferred => TlsWanted::IfOffered,
+            _ => TlsWanted::Required,
+        };
+        c
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    h.finish()
+}
+
+/// One connection in progress.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    shared: &'a Shared,
+    id: u64,
+    addr: SocketAddr,
+    start: Instant,
+    deadline: Instant,
+    phase: Phase,
+    phase_start: Instant,
+    phases: PhaseTimes,
+    greeting_at: Option<Instant>,
+    last_server_packet: Option<Instant>,
+    login_sent: Option<Instant>,
+    first_answer: Option<Instant>,
+    answers: u32,
+    stream: Option<Stream>,
+    deframer: Deframer,
+    hs: ClientHandshake,
+    local: Option<SocketAddr>,
+    write_failed: bool,
+    errno: Option<i32>,
+    client_error: Option<AppError>,
+    server_err: Option<(ErrPacket, bool)>,
+    tls_info: Option<TlsInfo>,
+    tcp_info: Option<TcpInfo>,
+    evidence: Vec<String>,
+}
+
+fn errno_of(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(match e.kind() {
+        io::ErrorKind::ConnectionReset => libc::ECONNRESET,
+        io::ErrorKind::BrokenPipe => libc::EPIPE,
+        io::ErrorKind::TimedOut => libc::ETIMEDOUT,
+        _ => 0,
+    })
+}
+
+impl<'a> Attempt<'a> {
+    /// A connection to `addr`; `dns` is the resolution time, if this
+    /// attempt resolved the name itself.
+    pub fn new(shared: &'a Shared, id: u64, addr: SocketAddr, dns: Option<Duration>) -> Self {
+        let now = Instant::now();
+        let mut phases = PhaseTimes::default();
+        if let Some(d) = dns {
+            phases.set(Phase::Dns, d);
+        }
+        Self {
+            shared,
+            id,
+            addr,
+            start: now,
+            deadline: now + shared.cfg.timeout + shared.cfg.login_delay,
+            phase: Phase::TcpConnect,
+            phase_start: now,
+            phases,
+            greeting_at: None,
+            last_server_packet: None,
+            login_sent: None,
+            first_answer: None,
+            answers: 0,
+            stream: None,
+            deframer: Deframer::new(HANDSHAKE_MAX_PACKET),
+            hs: ClientHandshake::new(shared.client_config()),
+            local: None,
+            write_failed: false,
+            errno: None,
+            client_error: None,
+            server_err: None,
+            tls_info: None,
+            tcp_info: None,
+            evidence: Vec::new(),
+        }
+    }
+
+    fn enter(&mut self, p: Phase) {
+        self.phase = p;
+        self.phase_start = Instant::now();
+    }
+
+    /// Runs the handshake to its end. Cancel-safe: dropping the future
+    /// leaves the attempt ready for [`finish`](Self::finish) with
+    /// [`End::Interrupted`].
+    pub async fn drive(&mut self) -> End {
+        if let Err(end) = self.connect().await {
+            return end;
+        }
+        self.enter(Phase::Greeting);
+        loop {
+            let p = match self.read_packet().await {
+                Ok(p) => p,
+                Err(end) => return end,
+            };
+            let now = Instant::now();
+            self.last_server_packet = Some(now);
+            if self.phase == Phase::Greeting {
+                self.phases.set(Phase::Greeting, now - self.phase_start);
+                self.greeting_at = Some(now);
+            } else if let Some(sent) = self.login_sent {
+                self.answers += 1;
+                if self.first_answer.is_none() {
+                    self.phases.set(Phase::Login, now - sent);
+                    self.first_answer = Some(now);
+                    self.enter(Phase::Auth);
+                }
+            }
+            let actions = match self.hs.on_packet(&p) {
+                Ok(a) => a,
+                Err(e) => return self.handshake_error(e),
+            };
+            if self.phase == Phase::Greeting && self.hs.greeting().is_some() {
+                self.enter(Phase::ClientReply);
+            }
+            for a in actions {
+                if let Some(end) = self.act(a).await {
+                    return end;
+                }
+            }
+        }
+    }
+
+    async fn act(&mut self, a: ClientAction) -> Option<End> {
+        match a {
+            ClientAction::Send(bytes) => {
+                if self.phase == Phase::ClientReply {
+                    if let Err(end) = self.login_delay().await {
+                        return Some(end);
+                    }
+                    self.phases
+                        .set(Phase::ClientReply, self.phase_start.elapsed());
+                }
+                if let Err(end) = self.write(&bytes).await {
+                    return Some(end);
+                }
+                if self.phase == Phase::ClientReply
+                    && self
+                        .hs
+                        .negotiated()
+                        .contains(hsp_wire::flags::Capabilities::SSL)
+                    && self.tls_info.is_none()
+                {
+                    // The SSLRequest: the TLS handshake follows.
+                    return None;
+                }
+                if self.login_sent.is_none() {
+                    self.login_sent = Some(Instant::now());
+                    self.enter(Phase::Login);
+                }
+                None
+            }
+            ClientAction::StartTls => self.start_tls().await.err(),
+            ClientAction::Done(_ok) => {
+                self.close_auth_phase();
+                Some(End::Completed)
+            }
+            ClientAction::Refused { err, greeting } => {
+                self.close_auth_phase();
+                let code = err.code.0;
+                self.server_err = Some((err, greeting));
+                Some(End::ServerError {
+                    code,
+                    replaced_greeting: greeting,
+                })
+            }
+        }
+    }
+
+    /// The `auth` phase exists when the server answered the login with
+    /// more than its final OK/ERR (switch, more data, fast-auth byte).
+    fn close_auth_phase(&mut self) {
+        if let Some(first) = self.first_answer
+            && self.answers > 1
+        {
+            self.phases.set(Phase::Auth, first.elapsed());
+        }
+    }
+
+    async fn connect(&mut self) -> Result<(), End> {
+        let sock = if self.addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        };
+        let fail = |e: io::Error| End::ConnectFailed {
+            errno: errno_of(&e),
+        };
+        let sock = sock.map_err(fail)?;
+        if let Some(ip) = self.shared.cfg.bind {
+            sock.bind(SocketAddr::new(ip, 0)).map_err(|e| {
+                self.evidence.push(format!("cannot bind to {ip}: {e}"));
+                fail(e)
+            })?;
+        }
+        match timeout_at(self.deadline, sock.connect(self.addr)).await {
+            Err(_) => Err(End::ConnectTimedOut),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(End::ConnectRefused),
+            Ok(Err(e)) => {
+                self.evidence.push(format!("connect: {e}"));
+                Err(fail(e))
+            }
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                self.local = s.local_addr().ok();
+                self.phases
+                    .set(Phase::TcpConnect, self.phase_start.elapsed());
+                self.stream = Some(Stream::Plain(s));
+                Ok(())
+            }
+        }
+    }
+
+    fn io_end(&mut self, e: &io::Error, write: bool) -> End {
+        self.write_failed = write;
+        if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            self.evidence.push(format!("TLS: {inner}"));
+            self.client_error = Some(AppError::client(
+                2026,
+                format!("SSL connection error: {inner}"),
+            ));
+            return End::Malformed;
+        }
+        self.errno = Some(errno_of(e));
+        let reset = !matches!(e.kind(), io::ErrorKind::UnexpectedEof);
+        End::ServerClosed { reset }
+    }
+
+    async fn read_packet(&mut self) -> Result<RawPacket, End> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.deframer.next_frame() {
+                Some(Frame::Packet(p)) => return Ok(p),
+                Some(Frame::Oversized { len, .. }) => {
+                    self.evidence.push(format!(
+                        "the server announced a {len}-byte packet; the handshake limit is {HANDSHAKE_MAX_PACKET}"
+                    ));
+                    return Err(End::Malformed);
+                }
+                None => {}
+            }
+            if let Some(len) = self.deframer.announced_len()
+                && len > HANDSHAKE_MAX_PACKET
+            {
+                self.evidence.push(format!(
+                    "the server announced a {len}-byte packet; the handshake limit is {HANDSHAKE_MAX_PACKET} bytes"
+                ));
+                return Err(End::Malformed);
+            }
+            let stream = self.stream.as_mut().expect("connected before reading");
+            let n = match timeout_at(self.deadline, stream.read(&mut buf)).await {
+                Err(_) => {
+                    self.partial_evidence("the time limit");
+                    return Err(End::TimedOut);
+                }
+                Ok(Ok(0)) => {
+                    self.errno = Some(0);
+                    self.partial_evidence("the close");
+                    return Err(End::ServerClosed { reset: false });
+                }
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
+                    self.partial_evidence("the reset");
+                    return Err(self.io_end(&e, false));
+                }
+            };
+            self.deframer.push(&buf[..n]);
+        }
+    }
+
+    fn partial_evidence(&mut self, what: &str) {
+        let have = self.deframer.buffered();
+        if have > 0 {
+            let of = self
+                .deframer
+                .announced_len()
+                .map(|l| format!(" of a {}-byte packet", l + 4))
+                .unwrap_or_default();
+            self.evidence
+                .push(format!("{have} byte(s){of} had arrived before {what}"));
+        }
+    }
+
+    async fn write(&mut self, b: &[u8]) -> Result<(), End> {
+        let stream = self.stream.as_mut().expect("connected before writing");
+        match timeout_at(self.deadline, stream.write_all(b)).await {
+            Err(_) => Err(End::TimedOut),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.io_end(&e, true)),
+        }
+    }
+
+    /// `--login-delay`: wait before answering the greeting, watching the
+    /// socket so that a server which gives up is seen when it does.
+    async fn login_delay(&mut self) -> Result<(), End> {
+        let delay = self.shared.cfg.login_delay;
+        if delay.is_zero() {
+            return Ok(());
+        }
+        let until = Instant::now() + delay;
+        let mut buf = [0u8; 1024];
+        loop {
+            let stream = self.stream.as_mut().expect("connected");
+            tokio::select! {
+                () = sleep_until(until) => return Ok(()),
+                r = stream.read(&mut buf) => match r {
+                    Ok(0) => {
+                        self.errno = Some(0);
+                        return Err(End::ServerClosed { reset: false });
+                    }
+                    Ok(n) => {
+                        self.evidence.push(format!("the server sent {n} byte(s) while the client's login was due"));
+                        self.deframer.push(&buf[..n]);
+                    }
+                    Err(e) => return Err(self.io_end(&e, false)),
+                },
+            }
+        }
+    }
+
+    async fn start_tls(&mut self) -> Result<(), End> {
+        self.enter(Phase::Tls);
+        let Some(cfg) = self.shared.tls.clone() else {
+            return Err(End::ClientClosed { reset: false });
+        };
+        let Some(Stream::Plain(tcp)) = self.stream.take() else {
+            return Err(End::Malformed);
+        };
+        let connector = tokio_rustls::TlsConnector::from(cfg);
+        let tls = match timeout_at(
+            self.deadline,
+            connector.connect(self.shared.server_name.clone(), tcp),
+        )
+        .await
+        {
+            Err(_) => return Err(End::TimedOut),
+            Ok(Err(e)) => return Err(self.tls_error(&e)),
+            Ok(Ok(t)) => t,
+        };
+        self.phases.set(Phase::Tls, self.phase_start.elapsed());
+        let conn = tls.get_ref().1;
+        self.tls_info = Some(TlsInfo {
+            version: conn
+                .protocol_version()
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default(),
+            cipher: conn
+                .negotiated_cipher_suite()
+                .map(|c| format!("{:?}", c.suite()))
+                .unwrap_or_default(),
+        });
+        self.stream = Some(Stream::Tls(Box::new(tls)));
+        let actions = match self.hs.tls_established() {
+            Ok(a) => a,
+            Err(e) => return Err(self.handshake_error(e)),
+        };
+        for a in actions {
+            if let ClientAction::Send(b) = a {
+                self.write(&b).await?;
+                self.login_sent = Some(Instant::now());
+                self.enter(Phase::Login);
+            }
+        }
+        Ok(())
+    }
+
+    fn tls_error(&mut self, e: &io::Error) -> End {
+        let rustls_err = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+        match rustls_err {
+            Some(rustls::Error::AlertReceived(alert)) => {
+                self.evidence.push(format!(
+                    "the server aborted the TLS handshake with alert {alert:?}"
+                ));
+                self.client_error = Some(AppError::client(
+                    2026,
+                    format!("SSL connection error: received alert {alert:?}"),
+                ));
+                End::ServerClosed { reset: false }
+            }
+            Some(r) => {
+                self.evidence.push(format!(
+                    "TLS handshake refused by the client under --ssl-mode {:?}: {r}",
+                    self.shared.cfg.ssl_mode
+                ));
+                self.client_error =
+                    Some(AppError::client(2026, format!("SSL connection error: {r}")));
+                End::ClientClosed { reset: false }
+            }
+            None => self.io_end(e, false),
+        }
+    }
+
+    fn handshake_error(&mut self, e: HandshakeError) -> End {
+        let code = e.client_error_code();
+        self.evidence.push(format!("client: {e}"));
+        let message = match &e {
+            HandshakeError::ProtocolVersion(v) => {
+                format!("Protocol mismatch; server version = {v}, client version = 10")
+            }
+            HandshakeError::TlsNotOffered => {
+                "SSL connection error: SSL is required but the server doesn't support it".into()
+            }
+            HandshakeError::UnsupportedPlugin(p) => {
+                format!("Authentication plugin '{p}' cannot be loaded")
+            }
+            HandshakeError::PluginError { plugin, reason } => {
+                format!("Authentication plugin '{plugin}' reported error: {reason}")
+            }
+            _ => "Malformed packet".into(),
+        };
+        self.client_error = Some(AppError::client(code, message));
+        match e {
+            HandshakeError::Malformed(_)
+            | HandshakeError::Unexpected(_)
+            | HandshakeError::ProtocolVersion(_) => End::Malformed,
+            _ => End::ClientClosed { reset: false },
+        }
+    }
+
+    /// Ends the attempt: COM_QUIT after a login (so the server counts no
+    /// aborted client), TCP_INFO, classification.
+    pub async fn finish(mut self, end: End) -> ConnectionRecord {
+        let (record, stream) = self.finish_keep(end);
+        if let Some(mut s) = stream
+            && record.completed()
+        {
+            quit(&mut s, &ctx_of(&record)).await;
+        }
+        record
+    }
+
+    /// Like [`finish`](Self::finish), but hands back the logged-in stream
+    /// instead of quitting.
+    pub(crate) fn finish_keep(&mut self, end: End) -> (ConnectionRecord, Option<Stream>) {
+        let now = Instant::now();
+        if !matches!(end, End::Completed | End::ServerError { .. })
+            && self.phases.get(self.phase).is_none()
+        {
+            self.phases.set(self.phase, now - self.phase_start);
+        }
+        if end == End::Completed || matches!(end, End::ServerError { .. }) {
+            // Completed handshakes are decided by the login's answer.
+            if self.phase == Phase::Auth && self.phases.get(Phase::Auth).is_none() {
+                self.phase = Phase::Login;
+            }
+        }
+        self.phases.set(Phase::Total, now - self.start);
+        self.tcp_info = self.stream.as_ref().and_then(|s| tcp_info(s.tcp()));
+        let mut facts = Facts::new(end, self.phase, self.addr.to_string());
+        facts.phases = self.phases;
+        facts.server_wait = match end {
+            End::ServerClosed { .. } => self.last_server_packet.map(|t| now - t),
+            _ => None,
+        };
+        facts.write_failed = self.write_failed;
+        facts.retransmits = self.tcp_info.map_or(0, |t| t.total_retrans);
+        facts.errno = self.errno;
+        facts.client_error = self.client_error.clone();
+        facts.server_message = self.server_err.as_ref().map(|(e, _)| e.message_lossy());
+        let c = classify(&facts, &self.shared.cfg.params);
+        let start_us = micros(self.start - self.shared.run_start);
+        let mut r = ConnectionRecord::new(self.id, start_us, &facts, c);
+        r.client = self.local.map(|a| a.to_string());
+        r.error = self.server_err.as_ref().map(|(e, greeting)| ServerError {
+            code: e.code.0,
+            name: e.code.name(),
+            sql_state: e
+                .sql_state
+                .map(|s| String::from_utf8_lossy(&s).into_owned()),
+            message: e.message_lossy(),
+            replaced_greeting: *greeting,
+        });
+        if let Some(g) = self.hs.greeting() {
+            r.server_version = Some(String::from_utf8_lossy(&g.server_version).into_owned());
+            r.connection_id = Some(g.connection_id);
+        }
+        if self.login_sent.is_some() {
+            r.auth = Some(AuthInfo {
+                plugin: self.hs.plugin().to_string(),
+                rounds: self.hs.auth_rounds(),
+            });
+        }
+        r.tls = self.tls_info.clone();
+        r.tcp_info = self.tcp_info;
+        if self.shared.cfg.login_delay > Duration::ZERO && self.greeting_at.is_some() {
+            r.evidence.push(format!(
+                "the login was held back {:.2} s on purpose (--login-delay)",
+                self.shared.cfg.login_delay.as_secs_f64()
+            ));
+        }
+        r.evidence.append(&mut self.evidence);
+        let stream = if end == End::Completed {
+            self.stream.take()
+        } else {
+            None
+        };
+        (r, stream)
+    }
+
+    /// Negotiated capabilities (for a session that runs queries).
+    pub(crate) fn ctx(&self) -> Ctx {
+        Ctx {
+            caps: self.hs.negotiated(),
+        }
+    }
+
+    pub(crate) fn take_deframer(&mut self) -> Deframer {
+        std::mem::replace(&mut self.deframer, Deframer::new(HANDSHAKE_MAX_PACKET))
+    }
+}
+
+fn ctx_of(_r: &ConnectionRecord) -> Ctx {
+    // COM_QUIT's encoding does not depend on capabilities.
+    Ctx::default()
+}
+
+/// Sends COM_QUIT; a server that already left is not an error here.
+pub(crate) async fn quit(s: &mut Stream, ctx: &Ctx) {
+    let mut out = BytesMut::new();
+    write_packet(
+        &mut out,
+        0,
+        &Packet::Command(CommandPacket::simple(Command::COM_QUIT)).to_payload(*ctx),
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), s.write_all(&out)).await;
+}

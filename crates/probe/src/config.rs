@@ -1,0 +1,116 @@
+//! What a probe run does: validated options, built by the binary from its
+//! flags (this crate never sees clap).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hsp_wire::client::Secret;
+
+/// TLS policy, with the mysql client's `--ssl-mode` meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Never TLS.
+    Disabled,
+    /// TLS when the server offers it, certificate not verified.
+    Preferred,
+    /// TLS or fail, certificate not verified.
+    Required,
+    /// TLS, certificate chain verified against the CA; name not checked.
+    VerifyCa,
+    /// TLS, chain and host name verified.
+    VerifyIdentity,
+}
+
+/// Credentials for a real login.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// User.
+    pub user: String,
+    /// Password (never printed).
+    pub password: Secret,
+}
+
+/// The user name of a credential-less probe: a well-formed login the
+/// server answers with ERR 1045 (which does not count toward
+/// `max_connect_errors`), instead of an abandoned handshake (which does).
+pub const NO_SUCH_USER: &str = "handshake-probe-nx";
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Credentials; `None` probes with [`NO_SUCH_USER`] and expects ERR 1045.
+    pub credentials: Option<Credentials>,
+    /// Initial database.
+    pub database: Option<String>,
+    /// First-choice auth plugin.
+    pub auth_plugin: Option<String>,
+    /// Ask for the server's RSA key when caching_sha2 needs it on plain TCP.
+    pub get_server_public_key: bool,
+    /// TLS policy.
+    pub ssl_mode: SslMode,
+    /// CA certificates (PEM) for the VERIFY modes.
+    pub ssl_ca: Option<PathBuf>,
+    /// The probe's own limit per connection.
+    pub timeout: Duration,
+    /// Wait this long after the greeting before answering it.
+    pub login_delay: Duration,
+    /// Connections to make (`None`: until `duration` or Ctrl-C).
+    pub count: Option<u64>,
+    /// Stop starting connections after this long.
+    pub duration: Option<Duration>,
+    /// Connections in flight at once.
+    pub concurrency: usize,
+    /// New connections per second, over all workers.
+    pub rate: Option<f64>,
+    /// Pause between two connections of one worker.
+    pub interval: Duration,
+    /// Resolve the host before every connection, not once.
+    pub resolve_each: bool,
+    /// Local address to connect from.
+    pub bind: Option<IpAddr>,
+    /// After Ctrl-C, how long in-flight handshakes may still finish.
+    pub grace: Duration,
+    /// Classifier thresholds.
+    pub params: hsp_core::Params,
+}
+
+impl ProbeConfig {
+    /// A config for `host:port` with the defaults of the command line.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            credentials: None,
+            database: None,
+            auth_plugin: None,
+            get_server_public_key: false,
+            ssl_mode: SslMode::Preferred,
+            ssl_ca: None,
+            timeout: Duration::from_secs(30),
+            login_delay: Duration::ZERO,
+            count: Some(10),
+            duration: None,
+            concurrency: 1,
+            rate: None,
+            interval: Duration::ZERO,
+            resolve_each: false,
+            bind: None,
+            grace: Duration::from_secs(2),
+            params: hsp_core::Params::default(),
+        }
+    }
+
+    /// `host:port` as the user wrote it (IPv6 in brackets).
+    pub fn target(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}

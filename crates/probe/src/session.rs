@@ -1,0 +1,200 @@
+//! A logged-in connection that runs a few text queries: the server's own
+//! counters (`SHOW GLOBAL STATUS`) and settings (`connect_timeout`,
+//! `wait_timeout`, ...) read before and after a run, on a connection of
+//! its own so the probed handshakes stay pure.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use hsp_core::ConnectionRecord;
+use hsp_wire::frame::{Deframer, Frame, write_packet};
+use hsp_wire::packets::{ColumnCount, CommandPacket, Ctx, ErrPacket, Packet, TextRow, is_eof};
+use tokio::time::{Instant, timeout_at};
+
+use crate::attempt::{Attempt, Shared, quit};
+use crate::stream::Stream;
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The login did not complete.
+    #[error("login failed: {verdict} ({outcome})")]
+    Login {
+        /// The verdict.
+        verdict: String,
+        /// The outcome.
+        outcome: String,
+    },
+    /// The server answered with ERR.
+    #[error("ERR {code}: {message}")]
+    Server {
+        /// Code.
+        code: u16,
+        /// Message.
+        message: String,
+    },
+    /// The connection broke or timed out.
+    #[error("connection lost while reading the result")]
+    Lost,
+    /// A result packet did not decode.
+    #[error("malformed result: {0}")]
+    Malformed(String),
+}
+
+/// A logged-in connection.
+#[derive(Debug)]
+pub struct Session {
+    stream: Stream,
+    deframer: Deframer,
+    ctx: Ctx,
+    timeout: std::time::Duration,
+}
+
+/// The server's counters and settings at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerSnapshot {
+    /// `SHOW GLOBAL STATUS` values that concern connections.
+    pub status: BTreeMap<String, i64>,
+    /// Connection-related variables.
+    pub variables: BTreeMap<String, String>,
+}
+
+/// Status counters read before and after a run.
+pub const STATUS_QUERY: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN \
+    ('Aborted_connects','Aborted_clients','Threads_connected','Max_used_connections','Connections') \
+    OR Variable_name LIKE 'Connection\\_errors\\_%'";
+/// Variables that shape handshakes.
+pub const VARIABLES_QUERY: &str = "SELECT @@connect_timeout, @@wait_timeout, @@max_connections, \
+    @@max_connect_errors, @@skip_name_resolve";
+const VARIABLE_NAMES: [&str; 5] = [
+    "connect_timeout",
+    "wait_timeout",
+    "max_connections",
+    "max_connect_errors",
+    "skip_name_resolve",
+];
+
+impl Session {
+    /// Logs in to `addr`; the handshake's record comes back as the error
+    /// when it does not end in OK.
+    pub async fn open(shared: &Shared, addr: SocketAddr) -> Result<Self, Box<ConnectionRecord>> {
+        let mut a = Attempt::new(shared, u64::MAX, addr, None);
+        let end = a.drive().await;
+        let ctx = a.ctx();
+        let deframer = a.take_deframer();
+        let (rec, stream) = a.finish_keep(end);
+        match stream {
+            Some(stream) => Ok(Self {
+                stream,
+                deframer,
+                ctx,
+                timeout: shared.cfg.timeout,
+            }),
+            None => Err(Box::new(rec)),
+        }
+    }
+
+    async fn read(&mut self, deadline: Instant) -> Result<bytes::Bytes, QueryError> {
+        let mut buf = [0u8; 8192];
+        loop {
+            if let Some(f) = self.deframer.next_frame() {
+                return match f {
+                    Frame::Packet(p) => Ok(p.payload),
+                    Frame::Oversized { len, .. } => {
+                        Err(QueryError::Malformed(format!("{len}-byte packet")))
+                    }
+                };
+            }
+            match timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => self.deframer.push(&buf[..n]),
+                _ => return Err(QueryError::Lost),
+            }
+        }
+    }
+
+    /// Runs `sql`; returns the rows as text (NULL as `None`).
+    pub async fn query(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, QueryError> {
+        let deadline = Instant::now() + self.timeout;
+        let mut out = BytesMut::new();
+        write_packet(
+            &mut out,
+            0,
+            &Packet::Command(CommandPacket::query(sql, self.ctx)).to_payload(self.ctx),
+        );
+        self.stream
+            .write_all(&out)
+            .await
+            .map_err(|_| QueryError::Lost)?;
+        let first = self.read(deadline).await?;
+        match first.first() {
+            Some(0xff) => {
+                let e =
+                    ErrPacket::decode(&first).map_err(|e| QueryError::Malformed(e.to_string()))?;
+                return Err(QueryError::Server {
+                    code: e.code.0,
+                    message: e.message_lossy(),
+                });
+            }
+            Some(0x00) => return Ok(Vec::new()),
+            _ => {}
+        }
+        let cols = ColumnCount::decode(&first)
+            .map_err(|e| QueryError::Malformed(e.to_string()))?
+            .count;
+        for _ in 0..cols {
+            self.read(deadline).await?;
+        }
+        let deprecate_eof = self
+            .ctx
+            .caps
+            .contains(hsp_wire::flags::Capabilities::DEPRECATE_EOF);
+        if !deprecate_eof {
+            self.read(deadline).await?;
+        }
+        let mut rows = Vec::new();
+        loop {
+            let p = self.read(deadline).await?;
+            if p.first() == Some(&0xff) {
+                let e = ErrPacket::decode(&p).map_err(|e| QueryError::Malformed(e.to_string()))?;
+                return Err(QueryError::Server {
+                    code: e.code.0,
+                    message: e.message_lossy(),
+                });
+            }
+            if is_eof(&p) || (deprecate_eof && p.first() == Some(&0xfe) && p.len() < 0xff_ffff) {
+                return Ok(rows);
+            }
+            let row = TextRow::decode(&p).map_err(|e| QueryError::Malformed(e.to_string()))?;
+            rows.push(
+                (0..row.values.len())
+                    .map(|i| row.text(i))
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+
+    /// Reads the status counters and variables.
+    pub async fn snapshot(&mut self) -> Result<ServerSnapshot, QueryError> {
+        let mut s = ServerSnapshot::default();
+        for row in self.query(STATUS_QUERY).await? {
+            if let [Some(k), Some(v)] = &row[..]
+                && let Ok(v) = v.parse()
+            {
+                s.status.insert(k.clone(), v);
+            }
+        }
+        if let Some(row) = self.query(VARIABLES_QUERY).await?.into_iter().next() {
+            for (name, v) in VARIABLE_NAMES.iter().zip(row) {
+                s.variables
+                    .insert((*name).to_string(), v.unwrap_or_else(|| "NULL".into()));
+            }
+        }
+        Ok(s)
+    }
+
+    /// Sends COM_QUIT and closes.
+    pub async fn close(mut self) {
+        quit(&mut self.stream, &self.ctx).await;
+    }
+}

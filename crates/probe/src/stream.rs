@@ -1,0 +1,80 @@
+//! The connection's byte stream, plain or TLS, and the kernel's TCP_INFO.
+
+use std::io;
+
+use hsp_core::record::TcpInfo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// Plain TCP, or TLS over it after the SSLRequest.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf).await,
+            Self::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    pub(crate) async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => s.write_all(buf).await,
+            Self::Tls(s) => {
+                s.write_all(buf).await?;
+                s.flush().await
+            }
+        }
+    }
+
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        match self {
+            Self::Plain(s) => s,
+            Self::Tls(s) => s.get_ref().0,
+        }
+    }
+}
+
+/// Reads Linux TCP_INFO for `s`; `None` where the kernel refuses.
+#[cfg(target_os = "linux")]
+#[allow(
+    unsafe_code,
+    reason = "getsockopt(TCP_INFO) has no safe wrapper in a well-kept crate"
+)]
+pub(crate) fn tcp_info(s: &TcpStream) -> Option<TcpInfo> {
+    use std::os::fd::AsRawFd;
+    let fd = s.as_raw_fd();
+    // SAFETY: tcp_info is plain old data, so all-zero is a valid value; the
+    // kernel writes at most `len` bytes into it and sets `len` to what it
+    // wrote; `fd` is a live socket borrowed from `s` for the call.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(size_of::<libc::tcp_info>()).ok()?;
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            std::ptr::from_mut(&mut info).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(TcpInfo {
+        rtt_us: info.tcpi_rtt,
+        rttvar_us: info.tcpi_rttvar,
+        retransmits: info.tcpi_retransmits,
+        total_retrans: info.tcpi_total_retrans,
+        lost: info.tcpi_lost,
+        unacked: info.tcpi_unacked,
+    })
+}
+
+/// TCP_INFO is Linux-only.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn tcp_info(_s: &TcpStream) -> Option<TcpInfo> {
+    None
+}
