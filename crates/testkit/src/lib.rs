@@ -25,6 +25,10 @@ pub const ED25519_USER: (&str, &str) = ("hsp_ed25519", "ed25519-secret");
 /// User with an empty password.
 pub const EMPTY_USER: &str = "hsp_empty";
 
+/// The hosts file of a server started with `name_resolve`.
+pub const PRIVATE_HOSTS: &str =
+    "127.0.0.1 localhost\n127.0.0.2 hsp-client-two\n127.0.0.3 hsp-client-three\n::1 localhost\n";
+
 /// Server options a test can set.
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
@@ -38,7 +42,12 @@ pub struct ServerOptions {
     pub max_connect_errors: Option<u32>,
     /// Generate certificates and enable TLS.
     pub tls: bool,
-    /// Resolve client host names (default: skip-name-resolve).
+    /// Resolve client host names (default: skip-name-resolve). The server
+    /// then runs in a private mount namespace (`unshare -m`) with its own
+    /// /etc/hosts ([`PRIVATE_HOSTS`]) and an empty /etc/resolv.conf, so no
+    /// DNS query leaves the machine. MariaDB never counts connect errors
+    /// for 127.0.0.1 or under skip-name-resolve, so tests that need
+    /// `max_connect_errors` connect from 127.0.0.2.
     pub name_resolve: bool,
     /// Any further `--option=value` arguments.
     pub extra: Vec<String>,
@@ -103,7 +112,8 @@ fn run(cmd: &mut Command, what: &str) {
     );
 }
 
-fn make_certs(dir: &Path) -> TlsFiles {
+/// Generates a CA and a server certificate for 127.0.0.1 and localhost in `dir`.
+pub fn make_certs(dir: &Path) -> TlsFiles {
     let openssl = require("openssl");
     let p = |n: &str| dir.join(n);
     run(
@@ -222,7 +232,24 @@ impl MariaDb {
             args.push(format!("--ssl-key={}", t.key.display()));
         }
         args.extend(opts.extra.iter().cloned());
-        let child = Command::new(&mariadbd)
+        let mut command = if opts.name_resolve {
+            let hosts = dir.path().join("hosts");
+            let resolv = dir.path().join("resolv.conf");
+            std::fs::write(&hosts, PRIVATE_HOSTS).expect("write the private hosts file");
+            std::fs::write(&resolv, "").expect("write the empty resolv.conf");
+            let unshare = require("unshare");
+            let mut c = Command::new(unshare);
+            c.args(["-m", "sh", "-c"]).arg(format!(
+                "mount --bind '{}' /etc/hosts && mount --bind '{}' /etc/resolv.conf && exec \"$0\" \"$@\"",
+                hosts.display(),
+                resolv.display()
+            ));
+            c.arg(&mariadbd);
+            c
+        } else {
+            Command::new(&mariadbd)
+        };
+        let child = command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -341,6 +368,16 @@ impl MariaDb {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Sends `signal` (e.g. "STOP", "CONT", "KILL") to this server's PID.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} {} failed", self.child.id());
     }
 
     /// `SHOW GLOBAL STATUS LIKE 'name'` as a number.

@@ -1,0 +1,318 @@
+//! The probe against real MariaDB servers started by the harness, one per
+//! set of server options: every verdict the issue asks to show, from a
+//! real server doing what it does in production.
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use hsp_core::{Phase, Verdict};
+use hsp_testkit::{ED25519_USER, MariaDb, NATIVE_USER, ServerOptions};
+use support::{config, probe, verdicts};
+
+fn default_server() -> &'static MariaDb {
+    static S: OnceLock<MariaDb> = OnceLock::new();
+    S.get_or_init(MariaDb::start_default)
+}
+
+#[test]
+fn native_password_logins_are_ok_and_every_phase_is_timed() {
+    let db = default_server();
+    let mut cfg = config(db.addr(), Some(NATIVE_USER));
+    cfg.count = Some(20);
+    cfg.concurrency = 4;
+    let (recs, report) = probe(cfg);
+    assert_eq!(recs.len(), 20);
+    assert_eq!(report.stats.count(Verdict::Ok), 20, "{:?}", verdicts(&recs));
+    for r in &recs {
+        assert_eq!(r.outcome, "completed");
+        let auth = r.auth.as_ref().expect("auth info");
+        assert_eq!(auth.plugin, "mysql_native_password");
+        assert_eq!(auth.rounds, 0);
+        assert!(r.phases_us.get(Phase::Auth).is_none(), "no extra rounds");
+        let total = r.phases_us.get(Phase::Total).unwrap();
+        let parts: Duration = [
+            Phase::TcpConnect,
+            Phase::Greeting,
+            Phase::ClientReply,
+            Phase::Login,
+        ]
+        .iter()
+        .map(|p| r.phases_us.get(*p).expect("phase measured"))
+        .sum();
+        assert!(
+            parts <= total,
+            "phases {parts:?} exceed the total {total:?}"
+        );
+        assert!(r.tcp_info.is_some(), "TCP_INFO read on Linux");
+        assert!(r.server_version.as_deref().unwrap().contains("MariaDB"));
+    }
+    let ids: std::collections::BTreeSet<u64> = recs.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 20, "every id once");
+}
+
+#[test]
+fn ed25519_via_auth_switch_is_ok_with_one_round() {
+    let db = default_server();
+    assert!(
+        db.has_ed25519,
+        "auth_ed25519 did not load:\n{}",
+        db.error_log()
+    );
+    let mut cfg = config(db.addr(), Some(ED25519_USER));
+    cfg.auth_plugin = Some("mysql_native_password".into());
+    let (recs, _) = probe(cfg);
+    for r in &recs {
+        assert_eq!(r.verdict, Verdict::Ok, "{r:?}");
+        let auth = r.auth.as_ref().unwrap();
+        assert_eq!(auth.plugin, "client_ed25519", "switched by the server");
+        assert_eq!(auth.rounds, 1);
+        assert!(
+            r.phases_us.get(Phase::Auth).is_some(),
+            "the switch round is timed"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_password_is_auth_failed_with_1045() {
+    let db = default_server();
+    let (recs, report) = probe(config(db.addr(), Some((NATIVE_USER.0, "wrong"))));
+    assert_eq!(
+        report.stats.count(Verdict::AuthFailed),
+        5,
+        "{:?}",
+        verdicts(&recs)
+    );
+    let r = &recs[0];
+    let e = r.error.as_ref().unwrap();
+    assert_eq!(e.code, 1045);
+    assert_eq!(e.sql_state.as_deref(), Some("28000"));
+    assert_eq!(r.app_error.as_ref().unwrap().code, 1045);
+}
+
+#[test]
+fn without_credentials_1045_is_the_expected_answer() {
+    let db = default_server();
+    let (recs, report) = probe(config(db.addr(), None));
+    assert_eq!(report.stats.count(Verdict::Ok), 5, "{:?}", verdicts(&recs));
+    for r in &recs {
+        assert_eq!(r.outcome, "err");
+        assert_eq!(r.error.as_ref().unwrap().code, 1045);
+        assert!(
+            r.error
+                .as_ref()
+                .unwrap()
+                .message
+                .contains("handshake-probe-nx")
+        );
+    }
+}
+
+#[test]
+fn a_closed_port_is_no_server_with_2003() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (recs, _) = probe(config(SocketAddr::from(([127, 0, 0, 1], port)), None));
+    for r in &recs {
+        assert_eq!(r.verdict, Verdict::NoServer);
+        assert_eq!(r.outcome, "connect_refused");
+        let e = r.app_error.as_ref().unwrap();
+        assert_eq!(e.code, 2003);
+        assert!(e.message.ends_with("(111)"), "{}", e.message);
+    }
+}
+
+#[test]
+fn max_connections_exhausted_is_refused_with_1040() {
+    let db = MariaDb::start(&ServerOptions {
+        max_connections: Some(10),
+        ..ServerOptions::default()
+    });
+    // Fill every slot (MariaDB keeps one extra for SUPER, hence 12 tries)
+    // with logged-in sessions of a user without privileges.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut held = Vec::new();
+    let shared =
+        hsp_probe::attempt::Shared::new(config(db.addr(), Some((hsp_testkit::EMPTY_USER, ""))))
+            .unwrap();
+    rt.block_on(async {
+        for _ in 0..12 {
+            match hsp_probe::session::Session::open(&shared, db.addr()).await {
+                Ok(s) => held.push(s),
+                Err(_) => break,
+            }
+        }
+    });
+    assert_eq!(held.len(), 10, "sessions up to max_connections");
+    // At max_connections + 1 the server still greets, then refuses a
+    // login without SUPER.
+    let (recs, report) = probe(config(db.addr(), Some((hsp_testkit::EMPTY_USER, ""))));
+    assert_eq!(
+        report.stats.count(Verdict::Refused),
+        5,
+        "{:?}",
+        verdicts(&recs)
+    );
+    for r in &recs {
+        let e = r.error.as_ref().unwrap();
+        assert_eq!((e.code, e.replaced_greeting), (1040, false), "{r:?}");
+    }
+    // One more connection that idles after its greeting takes that slot
+    // too: now the ERR replaces the greeting.
+    let mut idle = std::net::TcpStream::connect(db.addr()).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut b = [0u8; 4];
+    std::io::Read::read_exact(&mut idle, &mut b).unwrap();
+    let (recs, report) = probe(config(db.addr(), None));
+    assert_eq!(
+        report.stats.count(Verdict::Refused),
+        5,
+        "{:?}",
+        verdicts(&recs)
+    );
+    for r in &recs {
+        let e = r.error.as_ref().unwrap();
+        assert_eq!((e.code, e.replaced_greeting), (1040, true), "{r:?}");
+        assert_eq!(r.phase, Phase::Greeting);
+    }
+    drop(idle);
+    rt.block_on(async {
+        for s in held {
+            s.close().await;
+        }
+    });
+}
+
+#[test]
+fn a_login_later_than_connect_timeout_is_server_timeout() {
+    let db = MariaDb::start(&ServerOptions {
+        connect_timeout: Some(2),
+        ..ServerOptions::default()
+    });
+    let mut cfg = config(db.addr(), Some(NATIVE_USER));
+    cfg.count = Some(2);
+    cfg.concurrency = 2;
+    cfg.login_delay = Duration::from_secs(3);
+    cfg.params.connect_timeout = Duration::from_secs(2);
+    let t = Instant::now();
+    let (recs, report) = probe(cfg);
+    assert_eq!(report.stats.count(Verdict::ServerTimeout), 2, "{recs:#?}");
+    for r in &recs {
+        assert_eq!(r.phase, Phase::ClientReply);
+        assert_eq!(r.outcome, "server_reset", "MariaDB closes with a bare RST");
+        let reply = r.phases_us.get(Phase::ClientReply).unwrap();
+        assert!(
+            (1800..2600).contains(&reply.as_millis()),
+            "the reset is seen when it happens, not after the delay: {reply:?}"
+        );
+        let e = r.app_error.as_ref().unwrap();
+        assert_eq!(e.code, 2013);
+        assert!(
+            e.message.contains("at 'reading authorization packet'"),
+            "{}",
+            e.message
+        );
+        assert!(r.near_connect_timeout);
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "not held for the whole delay"
+    );
+    // A login well inside connect_timeout is fine on the same server.
+    let mut cfg = config(db.addr(), Some(NATIVE_USER));
+    cfg.login_delay = Duration::from_millis(500);
+    cfg.count = Some(1);
+    cfg.params.connect_timeout = Duration::from_secs(2);
+    let (recs, _) = probe(cfg);
+    assert_eq!(recs[0].verdict, Verdict::Ok, "{:?}", recs[0]);
+}
+
+#[test]
+fn a_stopped_server_is_server_slow_in_the_greeting() {
+    let db = MariaDb::start_default();
+    let mut cfg = config(db.addr(), Some(NATIVE_USER));
+    cfg.count = Some(40);
+    cfg.concurrency = 2;
+    cfg.interval = Duration::from_millis(50);
+    cfg.params.slow = Duration::from_millis(500);
+    let stopper = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            db.signal("STOP");
+            std::thread::sleep(Duration::from_millis(1500));
+            db.signal("CONT");
+        });
+        let out = probe(cfg);
+        h.join().unwrap();
+        out
+    });
+    let (recs, report) = stopper;
+    let slow: Vec<_> = recs
+        .iter()
+        .filter(|r| r.verdict == Verdict::ServerSlow)
+        .collect();
+    assert!(!slow.is_empty(), "{:?}", verdicts(&recs));
+    assert_eq!(
+        report.stats.count(Verdict::Ok) + slow.len() as u64,
+        40,
+        "{:?}",
+        verdicts(&recs)
+    );
+    for r in slow {
+        assert!(
+            matches!(r.phase, Phase::Greeting | Phase::Login),
+            "the server's turn: {r:?}"
+        );
+        assert_eq!(r.outcome, "completed", "it answered once resumed");
+    }
+}
+
+#[test]
+fn a_killed_server_is_server_reset_then_no_server() {
+    let db = MariaDb::start_default();
+    let mut cfg = config(db.addr(), Some(NATIVE_USER));
+    cfg.count = Some(12);
+    cfg.concurrency = 3;
+    // Hold each connection half a second after the greeting, so that some
+    // are in the middle of their handshake when the server dies.
+    cfg.login_delay = Duration::from_millis(500);
+    let (recs, _) = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(1200));
+            db.signal("KILL");
+        });
+        let out = probe(cfg);
+        h.join().unwrap();
+        out
+    });
+    let resets: Vec<_> = recs
+        .iter()
+        .filter(|r| r.verdict == Verdict::ServerReset)
+        .collect();
+    assert!(!resets.is_empty(), "{:?}", verdicts(&recs));
+    for r in &resets {
+        assert!(
+            matches!(r.phase, Phase::Greeting | Phase::ClientReply | Phase::Login),
+            "{r:?}"
+        );
+        assert_eq!(r.app_error.as_ref().unwrap().code, 2013);
+    }
+    assert!(
+        recs.iter().any(|r| r.verdict == Verdict::NoServer),
+        "connections after the kill find no server: {:?}",
+        verdicts(&recs)
+    );
+    assert!(
+        recs.iter().all(|r| matches!(
+            r.verdict,
+            Verdict::Ok | Verdict::ServerReset | Verdict::NoServer
+        )),
+        "{:?}",
+        verdicts(&recs)
+    );
+}
