@@ -367,7 +367,9 @@ impl<'a> Attempt<'a> {
     }
 
     fn partial_evidence(&mut self, what: &str) {
-        let have = self.deframer.buffered();
+        // The deframer has consumed the header of a packet it is joining.
+        let header = if self.deframer.at_boundary() { 0 } else { 4 };
+        let have = self.deframer.buffered() + header;
         if have > 0 {
             let of = self
                 .deframer
