@@ -1,0 +1,250 @@
+//! The probe command end to end: the real binary against a real MariaDB.
+//! Exit codes, output formats, files, Ctrl-C, and secrets never printed.
+
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use hsp_testkit::{MariaDb, NATIVE_USER};
+use serde_json::Value;
+
+fn server() -> &'static MariaDb {
+    static S: OnceLock<MariaDb> = OnceLock::new();
+    S.get_or_init(MariaDb::start_default)
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_handshake-probe"));
+    c.env_remove("MYSQL_PWD");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run handshake-probe")
+}
+
+fn target() -> String {
+    server().addr().to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn text_summary_and_exit_zero_without_credentials() {
+    let o = run(&[
+        "-n",
+        "20",
+        "-c",
+        "2",
+        "-q",
+        "--ssl-mode",
+        "DISABLED",
+        &target(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    for needle in [
+        "20 handshakes",
+        "Verdicts",
+        "ok",
+        "Phases",
+        "p99.9",
+        "tcp_connect",
+        "greeting",
+        "Total handshake time",
+        "1045",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn a_wrong_password_exits_one_and_never_prints_the_password() {
+    let secret = "Sup3r-Secret-Pa55";
+    for format in ["text", "jsonl", "json"] {
+        let o = bin()
+            .args([
+                "-n",
+                "3",
+                "-v",
+                "-u",
+                NATIVE_USER.0,
+                &format!("--password={secret}"),
+                "--format",
+                format,
+                &target(),
+            ])
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{format}: {}", stderr(&o));
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(all.contains("1045"), "{format}: {all}");
+        assert!(!all.contains(secret), "{format} printed the password");
+    }
+}
+
+#[test]
+fn jsonl_streams_one_record_per_connection_then_a_summary() {
+    let o = run(&[
+        "-n",
+        "7",
+        "-c",
+        "3",
+        "--format",
+        "jsonl",
+        "-u",
+        NATIVE_USER.0,
+        &format!("--password={}", NATIVE_USER.1),
+        &target(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 8);
+    for r in &lines[..7] {
+        assert_eq!(r["type"], "connection");
+        assert_eq!(r["verdict"], "ok");
+        assert_eq!(r["outcome"], "completed");
+        assert!(r["phases_us"]["total"].as_u64().unwrap() > 0);
+        assert!(r["phases_us"]["greeting"].is_u64());
+        assert!(r["tcp_info"]["rtt_us"].is_u64());
+        assert!(r["evidence"].is_array());
+    }
+    let s = &lines[7];
+    assert_eq!(s["type"], "summary");
+    assert_eq!(s["connections"], 7);
+    assert_eq!(s["verdicts"]["ok"], 7);
+    assert_eq!(s["connect_timeout_source"], "server");
+    assert_eq!(s["connect_timeout_s"], 10.0);
+    assert!(
+        s["phases_us"]["total"]["p99"].as_u64().unwrap()
+            >= s["phases_us"]["total"]["p50"].as_u64().unwrap()
+    );
+    assert_eq!(s["server_status"]["delta"]["Aborted_connects"], 0, "{s}");
+    assert_eq!(
+        s["server_status"]["delta"]["Aborted_clients"], 0,
+        "COM_QUIT after each login: {s}"
+    );
+}
+
+#[test]
+fn json_output_file_and_hdr_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.json");
+    let hlog = dir.path().join("run.hlog");
+    let o = run(&[
+        "-n",
+        "30",
+        "--format",
+        "json",
+        "-o",
+        out.to_str().unwrap(),
+        "--hdr-log",
+        hlog.to_str().unwrap(),
+        "-q",
+        &target(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "-o takes the output");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["type"], "summary");
+    assert_eq!(v["phases_us"]["total"]["count"], 30);
+    let log = std::fs::read_to_string(&hlog).unwrap();
+    assert!(log.contains("#[StartTime:"), "{log}");
+    for tag in [
+        "Tag=tcp_connect,",
+        "Tag=greeting,",
+        "Tag=login,",
+        "Tag=total,",
+    ] {
+        assert!(log.contains(tag), "missing {tag} in {log}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_two_and_name_the_flag() {
+    let o = run(&["-n", "ten", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--count"), "{}", stderr(&o));
+    let o = run(&["127.0.0.1:notaport"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("HOST[:PORT] '127.0.0.1:notaport'"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "--ssl-mode",
+        "VERIFY_CA",
+        "--ssl-ca",
+        "/nonexistent/ca.pem",
+        "127.0.0.1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--ssl-ca /nonexistent/ca.pem"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--password=x", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("without --user"), "{}", stderr(&o));
+}
+
+#[test]
+fn ctrl_c_prints_everything_measured_so_far() {
+    let child = bin()
+        .args([
+            "-n",
+            "1000",
+            "-c",
+            "2",
+            "--login-delay",
+            "400ms",
+            "--format",
+            "jsonl",
+            &target(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let t = Instant::now();
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "ended within the grace period"
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["interrupted"], true);
+    let n = summary["connections"].as_u64().unwrap();
+    assert!((2..1000).contains(&n), "{n}");
+    assert_eq!(
+        lines.len() as u64,
+        n + 1,
+        "every measured connection was written"
+    );
+    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+}
