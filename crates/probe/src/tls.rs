@@ -70,10 +70,9 @@ pub fn client_config(
         }),
         SslMode::VerifyCa | SslMode::VerifyIdentity => {
             let roots = load_roots(ca.unwrap_or(Path::new(SYSTEM_CA_BUNDLE)))?;
-            let webpki =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| rustls::Error::General(e.to_string()))?;
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
             if mode == SslMode::VerifyCa {
                 Arc::new(ChainOnly(webpki))
             } else {

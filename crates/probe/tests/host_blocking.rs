@@ -169,7 +169,7 @@ fn which_probe_modes_count_toward_max_connect_errors() {
         );
     });
     let abandoned = measure("connection closed after the greeting", &|| {
-        abandon(db.addr(), n as usize)
+        abandon(db.addr(), n as usize);
     });
 
     println!("| mode | connect errors counted for {n} connections |");
