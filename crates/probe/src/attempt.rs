@@ -294,6 +294,17 @@ impl<'a> Attempt<'a> {
         match timeout_at(self.deadline, sock.connect(self.addr)).await {
             Err(_) => Err(End::ConnectTimedOut),
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(End::ConnectRefused),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
+                // The server accepted, then reset before the connect was
+                // seen complete: a reset in the greeting, not a missing server.
+                self.phases
+                    .set(Phase::TcpConnect, self.phase_start.elapsed());
+                self.enter(Phase::Greeting);
+                self.evidence
+                    .push("the server reset the connection as it was established".into());
+                self.errno = Some(errno_of(&e));
+                Err(End::ServerClosed { reset: true })
+            }
             Ok(Err(e)) => {
                 self.evidence.push(format!("connect: {e}"));
                 Err(fail(e))
