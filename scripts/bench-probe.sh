@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Handshake benchmark: handshake-probe against MariaDB Connector/C (a
+# minimal C connect/close loop, benches/baseline/connect_loop.c) and a
+# PyMySQL loop, same private MariaDB, same run (scripts/bench_probe.py prints the
+# table). Then, with --rss, the probe's peak memory for 10k and 1m
+# handshakes (records are streamed, so it must not grow with N).
+#   HSP_N=5000 HSP_REPEAT=3 scripts/bench-probe.sh [--rss]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --release -q
+# The baseline links the official client library (libmariadb-dev).
+dpkg-query -W -f='${Status}' libmariadb-dev 2>/dev/null | grep -q 'install ok installed' \
+  || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev >/dev/null
+gcc -O2 -o target/connect_loop benches/baseline/connect_loop.c $(mariadb_config --cflags --libs)
+dir=$(mktemp -d /tmp/hsp-bench-XXXXXX)
+trap 'bash scripts/private-mariadb.sh stop "$dir"; rm -rf "$dir"' EXIT
+port=$(bash scripts/private-mariadb.sh start "$dir" --max-connections=1000 --thread-cache-size=64)
+HSP_PORT=$port python3 scripts/bench_probe.py
+if [ "${1:-}" = "--rss" ]; then
+  echo
+  echo "| handshakes | concurrency | wall | handshakes/s | peak RSS |"
+  echo "| --- | --- | --- | --- | --- |"
+  for n in 10000 1000000; do
+    /usr/bin/time -f "%e %M" -o "$dir/time" target/release/handshake-probe -n "$n" -c 8 \
+      -u hsp_native --password=native-secret --ssl-mode DISABLED --no-server-status \
+      --format json -q "127.0.0.1:$port" >"$dir/out.json"
+    read -r wall kb <"$dir/time"
+    rate=$(python3 -c "import json;print(round(json.load(open('$dir/out.json'))['handshakes_per_s']))")
+    echo "| $n | 8 | ${wall} s | $rate | $((kb / 1024)) MiB |"
+  done
+fi

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Handshake throughput and latency: handshake-probe side by side with two
+independent real clients making the same number of new connections to the
+same private MariaDB, in the same run.
+
+  - handshake-probe -n N -c C (a login per connection, then COM_QUIT)
+  - MariaDB Connector/C (libmariadb): C processes, each a minimal
+    mysql_real_connect/mysql_close loop (benches/baseline/connect_loop.c).
+    mariadb-slap was tried first and dropped: with --query, its --detach=1
+    does not reconnect per query in 10.11 (12 connections for 2000 queries,
+    counted by the server's Connections status)
+  - PyMySQL: C processes, each a connect/close loop (TLS off, as the
+    issue advises: PyMySQL builds an SSL context per connection)
+
+CPU is user+system time of the tool's whole process tree (getrusage of the
+children), so 'CPU per handshake' compares the clients' own cost; the
+server's CPU is the same for all and not counted. Called by
+scripts/bench-probe.sh, which starts and stops the server.
+"""
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+PORT = int(os.environ["HSP_PORT"])
+N = int(os.environ.get("HSP_N", "5000"))
+CONCURRENCY = [int(c) for c in os.environ.get("HSP_CONCURRENCY", "1 8").split()]
+REPEAT = int(os.environ.get("HSP_REPEAT", "3"))
+PROBE = os.environ.get("HSP_PROBE", "target/release/handshake-probe")
+USER, PASSWORD = "hsp_native", "native-secret"
+
+PYMYSQL_WORKER = r"""
+import sys, time, pymysql
+n, port = int(sys.argv[1]), int(sys.argv[2])
+lat = []
+for _ in range(n):
+    t = time.perf_counter()
+    c = pymysql.connect(host="127.0.0.1", port=port, user="hsp_native",
+                        password="native-secret", ssl_disabled=True)
+    lat.append(time.perf_counter() - t)
+    c.close()
+print(" ".join(f"{x*1e6:.0f}" for x in lat))
+"""
+
+
+def measured(fn):
+    """Runs fn() (which spawns and waits for children); returns
+    (result, wall seconds, child CPU seconds)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    result = fn()
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return result, wall, cpu
+
+
+def probe(c):
+    out = subprocess.run(
+        [PROBE, "-n", str(N), "-c", str(c), "-u", USER, f"--password={PASSWORD}",
+         "--ssl-mode", "DISABLED", "--no-server-status", "--format", "json", "-q",
+         f"127.0.0.1:{PORT}"],
+        check=True, capture_output=True, text=True).stdout
+    s = json.loads(out)
+    assert s["verdicts"].get("ok") == N, s["verdicts"]
+    t = s["phases_us"]["total"]
+    return {"p50": t["p50"], "p90": t["p90"], "p99": t["p99"]}
+
+
+def processes(c, argv):
+    """C processes of argv + [n]; their latency lines, as percentiles."""
+    per = [N // c + (1 if i < N % c else 0) for i in range(c)]
+    procs = [subprocess.Popen(argv(n), stdout=subprocess.PIPE, text=True) for n in per]
+    lat = []
+    for p in procs:
+        out, _ = p.communicate()
+        assert p.returncode == 0
+        lat += [int(x) for x in out.split()]
+    lat.sort()
+    q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]
+    return {"p50": q(0.5), "p90": q(0.9), "p99": q(0.99)}
+
+
+def connector_c(c):
+    return processes(c, lambda n: [CONNECT_LOOP, str(n), str(PORT), USER, PASSWORD])
+
+
+def pymysql_loop(c):
+    return processes(c, lambda n: [sys.executable, "-c", PYMYSQL_WORKER, str(n), str(PORT)])
+
+
+CONNECT_LOOP = os.environ.get("HSP_CONNECT_LOOP", "target/connect_loop")
+TOOLS = [("handshake-probe", probe), ("Connector/C loop", connector_c), ("PyMySQL loop", pymysql_loop)]
+
+
+def main():
+    print(f"# {N} new connections per run, median of {REPEAT} runs, MariaDB on 127.0.0.1:{PORT}, "
+          f"{os.cpu_count()} CPUs")
+    print("| tool | concurrency | handshakes/s | CPU µs/handshake | p50 | p90 | p99 | rate vs probe | CPU vs probe |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for c in CONCURRENCY:
+        rows = []
+        for name, fn in TOOLS:
+            runs = [measured(lambda: fn(c)) for _ in range(REPEAT)]
+            rate = statistics.median(N / w for _, w, _ in runs)
+            cpu = statistics.median(cpu / N * 1e6 for _, _, cpu in runs)
+            lat = runs[len(runs) // 2][0]
+            rows.append((name, rate, cpu, lat))
+        base_rate, base_cpu = rows[0][1], rows[0][2]
+        for name, rate, cpu, lat in rows:
+            fmt = lambda k: f"{lat[k]/1000:.2f} ms" if k in lat else "n/a"
+            print(f"| {name} | {c} | {rate:,.0f} | {cpu:.0f} | {fmt('p50')} | {fmt('p90')} | {fmt('p99')} "
+                  f"| {rate/base_rate:.2f}x | {cpu/base_cpu:.2f}x |")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
