@@ -148,6 +148,11 @@ fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
 
 /// Opens a control session and reads the server's counters.
 async fn snapshot(cfg: &ProbeConfig) -> Result<ServerSnapshot, String> {
+    // The status connection logs in promptly, whatever the probed
+    // connections are told to do (--login-delay would get it dropped).
+    let mut cfg = cfg.clone();
+    cfg.login_delay = Duration::ZERO;
+    let cfg = &cfg;
     let shared = Shared::new(cfg.clone()).map_err(|e| e.to_string())?;
     let (addr, _) = hsp_probe::run::resolve(&cfg.host, cfg.port)
         .await

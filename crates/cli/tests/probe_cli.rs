@@ -248,3 +248,46 @@ fn ctrl_c_prints_everything_measured_so_far() {
     );
     assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
 }
+
+#[test]
+fn login_delay_past_connect_timeout_is_server_timeout_with_the_timeout_read_from_the_server() {
+    let db = MariaDb::start(&hsp_testkit::ServerOptions {
+        connect_timeout: Some(2),
+        ..hsp_testkit::ServerOptions::default()
+    });
+    let o = run(&[
+        "-n",
+        "2",
+        "-c",
+        "2",
+        "--login-delay",
+        "3s",
+        "--format",
+        "jsonl",
+        "-u",
+        NATIVE_USER.0,
+        &format!("--password={}", NATIVE_USER.1),
+        &db.addr().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = lines.last().unwrap();
+    assert_eq!(
+        summary["connect_timeout_source"],
+        "server",
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(summary["connect_timeout_s"], 2.0);
+    for r in &lines[..2] {
+        assert_eq!(r["verdict"], "server_timeout", "{r}");
+        assert_eq!(r["app_error"]["code"], 2013);
+    }
+    assert_eq!(
+        summary["server_status"]["delta"]["Aborted_connects"], 2,
+        "{summary}"
+    );
+}
