@@ -229,6 +229,13 @@ fn latency_buckets(h: &Histogram<u64>) -> Vec<Bucket> {
         return Vec::new();
     }
     let (lo, hi) = (h.min().max(1) as f64, h.max().max(1) as f64);
+    if hi < lo * 1.05 {
+        // All within 5%: one bar says it.
+        return vec![Bucket {
+            le_us: h.max(),
+            count: h.len(),
+        }];
+    }
     let n = 10;
     let log = hi / lo > 10.0;
     let mut prev = 0u64;
