@@ -319,3 +319,41 @@ fn a_killed_server_is_server_reset_then_no_server() {
         verdicts(&recs)
     );
 }
+
+#[test]
+fn rate_duration_and_resolve_each_shape_the_run() {
+    let db = default_server();
+    // --rate 50/s over 10 connections: the last starts no sooner than 180 ms.
+    let mut cfg = config(db.addr(), None);
+    cfg.count = Some(10);
+    cfg.concurrency = 4;
+    cfg.rate = Some(50.0);
+    let (recs, report) = probe(cfg);
+    assert_eq!(recs.len(), 10);
+    let last_start = recs.iter().map(|r| r.start_us).max().unwrap();
+    assert!(
+        last_start >= 175_000,
+        "rate not applied: last start {last_start} µs"
+    );
+    assert!(report.elapsed >= Duration::from_millis(175));
+
+    // --duration without --count: stops starting connections after it.
+    let mut cfg = config(db.addr(), None);
+    cfg.count = None;
+    cfg.duration = Some(Duration::from_millis(300));
+    cfg.interval = Duration::from_millis(20);
+    let (recs, _) = probe(cfg);
+    assert!(!recs.is_empty());
+    assert!(
+        recs.iter().all(|r| r.start_us < 350_000),
+        "a connection started after --duration"
+    );
+
+    // --resolve-each: every connection times its own name resolution.
+    let mut cfg = config(db.addr(), None);
+    cfg.resolve_each = true;
+    let (recs, report) = probe(cfg);
+    assert!(report.dns.is_none(), "not resolved once up front");
+    assert!(recs.iter().all(|r| r.phases_us.get(Phase::Dns).is_some()));
+    assert!(recs.iter().all(|r| r.verdict == Verdict::Ok));
+}
