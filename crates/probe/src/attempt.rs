@@ -531,11 +531,10 @@ impl<'a> Attempt<'a> {
     /// Ends the attempt: COM_QUIT after a login (so the server counts no
     /// aborted client), TCP_INFO, classification.
     pub async fn finish(mut self, end: End) -> ConnectionRecord {
+        let ctx = self.ctx();
         let (record, stream) = self.finish_keep(end);
-        if let Some(mut s) = stream
-            && record.completed()
-        {
-            quit(&mut s, &ctx_of(&record)).await;
+        if let Some(mut s) = stream {
+            quit(&mut s, &ctx).await;
         }
         record
     }
@@ -600,6 +599,14 @@ impl<'a> Attempt<'a> {
             ));
         }
         r.evidence.append(&mut self.evidence);
+        tracing::debug!(
+            id = r.id,
+            verdict = r.verdict.name(),
+            outcome = r.outcome,
+            phase = r.phase.name(),
+            total_us = r.phases_us.get(Phase::Total).map(micros),
+            "connection ended"
+        );
         let stream = if end == End::Completed {
             self.stream.take()
         } else {
@@ -618,11 +625,6 @@ impl<'a> Attempt<'a> {
     pub(crate) fn take_deframer(&mut self) -> Deframer {
         std::mem::replace(&mut self.deframer, Deframer::new(HANDSHAKE_MAX_PACKET))
     }
-}
-
-fn ctx_of(_r: &ConnectionRecord) -> Ctx {
-    // COM_QUIT's encoding does not depend on capabilities.
-    Ctx::default()
 }
 
 /// Sends COM_QUIT; a server that already left is not an error here.
