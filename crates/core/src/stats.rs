@@ -29,6 +29,19 @@ fn new_histogram() -> Histogram<u64> {
     h
 }
 
+/// Records each timed phase of `r` in its histogram, µs.
+fn record_phases(hists: &mut BTreeMap<Phase, Histogram<u64>>, r: &ConnectionRecord) {
+    for (p, d) in r.phases_us.iter() {
+        if Phase::TIMED.contains(&p) {
+            hists
+                .entry(p)
+                .or_insert_with(new_histogram)
+                .record(micros(d).clamp(1, MAX_TRACKABLE_US))
+                .expect("an auto-resizing histogram records any clamped value");
+        }
+    }
+}
+
 /// Counts and histograms for a set of connections.
 #[derive(Debug, Clone)]
 pub struct Stats {
@@ -67,15 +80,7 @@ impl Stats {
         if r.near_connect_timeout {
             self.near_connect_timeout += 1;
         }
-        for (p, d) in r.phases_us.iter() {
-            if Phase::TIMED.contains(&p) {
-                self.phases
-                    .entry(p)
-                    .or_insert_with(new_histogram)
-                    .record(micros(d).clamp(1, MAX_TRACKABLE_US))
-                    .expect("an auto-resizing histogram records any clamped value");
-            }
-        }
+        record_phases(&mut self.phases, r);
         self.keep_if_slow(r);
     }
 
@@ -314,15 +319,7 @@ impl IntervalHistograms {
         while at >= self.start + self.interval {
             self.flush(&mut flush, self.interval)?;
         }
-        for (p, d) in r.phases_us.iter() {
-            if Phase::TIMED.contains(&p) {
-                self.phases
-                    .entry(p)
-                    .or_insert_with(new_histogram)
-                    .record(micros(d).clamp(1, MAX_TRACKABLE_US))
-                    .expect("an auto-resizing histogram records any clamped value");
-            }
-        }
+        record_phases(&mut self.phases, r);
         Ok(())
     }
 
