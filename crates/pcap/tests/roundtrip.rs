@@ -96,8 +96,8 @@ fn fixtures_re_encode_byte_exact() {
 #[test]
 fn public_corpus_re_encodes_byte_exact() {
     // Beside the checkout, or where HSP_SHARED says (as scripts/test.sh).
-    let shared = std::env::var_os("HSP_SHARED")
-        .map_or_else(|| root().join("../shared"), std::path::PathBuf::from);
+    let shared =
+        std::env::var_os("HSP_SHARED").map_or_else(|| root().join("../shared"), PathBuf::from);
     let dir = shared.join("captures/public");
     assert!(
         dir.is_dir(),
