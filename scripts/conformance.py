@@ -147,6 +147,37 @@ def tshark_rows(path, ports):
     return rows
 
 
+def tshark_streams(path):
+    """TCP streams in which tshark decoded MySQL (from the cached oracle)."""
+    out = set()
+    for line in open(path + ".tshark.txt", encoding="utf-8", errors="replace"):
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) >= 10 and parts[0] != "frame.number" and parts[2].isdigit():
+            out.add(int(parts[2]))
+    return out
+
+
+def connections_check(binary, path, ports):
+    """decode (connection mode) must exit 0/1 and give a record for every
+    stream in which tshark saw MySQL. Returns a problem, or None, and the
+    number of records."""
+    cmd = [binary, "decode", "--format", "jsonl"]
+    for p in ports:
+        cmd += ["--port", str(p)]
+    res = subprocess.run(cmd + [path], capture_output=True, text=True)
+    if res.returncode not in (0, 1):
+        return f"decode (connections) failed ({res.returncode}): {res.stderr.strip()[:300]}", 0
+    recs = [json.loads(l) for l in res.stdout.splitlines()]
+    if not recs or recs[-1].get("type") != "summary":
+        return "decode (connections) wrote no summary", 0
+    conns = [r for r in recs if r.get("type") == "connection"]
+    ours = {r["stream"] for r in conns}
+    missing = sorted(tshark_streams(path) - ours)
+    if missing:
+        return f"no connection record for MySQL stream(s) {missing[:10]}", len(conns)
+    return None, len(conns)
+
+
 def load_reviewed():
     out = []
     path = os.path.join(HERE, "conformance-reviewed.tsv")
@@ -166,6 +197,7 @@ def main():
     reviewed = load_reviewed()
     total = agree = rev = 0
     bad = []
+    records = 0
     files = []
     for d, _, names in os.walk(root):
         files += [os.path.join(d, n) for n in names if n.endswith(CAPTURE_EXT)]
@@ -185,6 +217,10 @@ def main():
             if rec["type"] == "packet":
                 ours.setdefault(rec["frame"], []).append(rec)
         theirs = tshark_rows(path, ports)
+        problem, n = connections_check(binary, path, ports)
+        records += n
+        if problem:
+            bad.append(f"{rel}\t{problem}")
         for frame in sorted(set(theirs) | set(ours)):
             t = theirs.get(frame, ([], [], ""))
             o = ours.get(frame, [])
@@ -205,6 +241,7 @@ def main():
             theirs_txt = f"lens={t[0]} seqs={t[1]} {t[2].strip()}" if frame in theirs else "(nothing)"
             bad.append(f"{rel}\tframe {frame}\ttshark: {theirs_txt}\tours: {ours_txt}")
     print(f"conformance: {agree}/{total} packets agree ({rev} reviewed as tshark errors, {len(bad)} unexplained disagreements) in {len(files)} captures under {root}")
+    print(f"conformance: {records} connection records, one for every TCP stream tshark decodes as MySQL")
     for r in reviewed:
         if r[3] == 0 and any(fnmatch.fnmatch(os.path.relpath(p, root), r[0]) for p in files):
             print(f"note: reviewed entry unused: {r[0]} {r[1]}")

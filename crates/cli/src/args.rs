@@ -39,9 +39,11 @@ pub(crate) enum Cmd {
 /// Output formats of `decode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
-    /// One human-readable line per packet.
+    /// One line per connection (or per packet with --packets), then a summary.
     Text,
-    /// One JSON object per line.
+    /// The summary as one JSON object (not with --packets).
+    Json,
+    /// One JSON object per connection (or packet), then a summary.
     Jsonl,
 }
 
@@ -87,7 +89,7 @@ fn parse_count(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{s}' must be between 1 and 2^64"))
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("'{s}' is not a duration ({e}; examples: 500ms, 3s, 1m)"))
 }
@@ -201,11 +203,27 @@ pub(crate) struct ProbeArgs {
     pub(crate) no_server_status: bool,
 }
 
+/// Reads pcap or pcapng captures, follows every TCP connection to a MySQL
+/// port, and gives each one a timeline and a verdict with its evidence
+/// (the probe's vocabulary; docs/verdicts.md). With --packets, lists every
+/// MySQL packet instead, as Wireshark does.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DecodeArgs {
     /// Capture files (pcap or pcapng).
     #[arg(required = true)]
     pub(crate) files: Vec<PathBuf>,
+    /// The server's connect_timeout, for the rules.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub(crate) connect_timeout: Duration,
+    /// The server's wait_timeout, for the idle_timeout rule.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) wait_timeout: Option<Duration>,
+    /// A phase longer than this is slow.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub(crate) slow: Duration,
+    /// Only the summary, not a line per connection (text format).
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
     /// List every MySQL packet (frame, time, stream, direction, sequence id,
     /// length, kind and a Wireshark-style summary).
     #[arg(long)]

@@ -10,15 +10,19 @@
 //! `{"type":"notice",...}` records. A read error stops the file but keeps
 //! everything printed before it.
 
+use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use hsp_core::{ConnectionRecord, Params, Stats};
 use hsp_pcap::{Follower, PcapFile, slice_tcp};
 use hsp_wire::observer::{Notice, ObserverConfig, ObserverEvent};
 use serde::Serialize;
 
 use crate::args::{DecodeArgs, Format};
+use crate::output;
 
 #[derive(Serialize)]
 struct PacketLine<'a> {
@@ -58,13 +62,14 @@ fn notice_text(n: &Notice) -> String {
 }
 
 pub(crate) fn run(args: &DecodeArgs) -> Result<ExitCode> {
-    if !args.packets {
-        bail!(
-            "per-connection analysis is not implemented yet; pass --packets to list every MySQL packet"
-        );
-    }
     let mut ports = vec![3306];
     ports.extend(&args.ports);
+    if !args.packets {
+        return analyze(args, &ports);
+    }
+    if args.format == Format::Json {
+        bail!("--format json is a summary; with --packets use --format jsonl");
+    }
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut failed = false;
@@ -86,6 +91,182 @@ pub(crate) fn run(args: &DecodeArgs) -> Result<ExitCode> {
     })
 }
 
+/// Totals over the files of one `decode` run.
+#[derive(Debug, Default, Serialize)]
+struct CaptureTotals {
+    files: usize,
+    records: u64,
+    tcp_segments: u64,
+    span_s: f64,
+    evicted: u64,
+    unreadable: Vec<String>,
+    damaged: Vec<String>,
+}
+
+/// Connection analysis: one record per TCP connection to a MySQL port.
+fn analyze(args: &DecodeArgs, ports: &[u16]) -> Result<ExitCode> {
+    let params = Params {
+        slow: args.slow,
+        connect_timeout: args.connect_timeout,
+        wait_timeout: args.wait_timeout,
+        access_denied_expected: false,
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut stats = Stats::default();
+    let mut totals = CaptureTotals::default();
+    for path in &args.files {
+        let mut file = match PcapFile::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                totals.unreadable.push(e.to_string());
+                continue;
+            }
+        };
+        totals.files += 1;
+        let dlt = file.linktype();
+        let mut follower = Follower::new(ports.to_vec(), ObserverConfig::default());
+        let mut events = Vec::new();
+        let mut first = None;
+        let mut last = Duration::ZERO;
+        let mut emit =
+            |follower: &mut Follower, start: Duration, out: &mut BufWriter<_>| -> Result<()> {
+                for f in follower.drain_finished() {
+                    let mut r = f.track.record(f.conn, f.endpoints, start, &params);
+                    if f.evicted {
+                        r.evidence
+                            .push("evicted: idle for over an hour of capture time".into());
+                    }
+                    stats.record(&r);
+                    write_connection(out, &r, args)?;
+                }
+                Ok(())
+            };
+        loop {
+            let rec = match file.next_record() {
+                Ok(Some(rec)) => rec,
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("warning: {e}; the connections decoded so far follow");
+                    totals.damaged.push(e.to_string());
+                    break;
+                }
+            };
+            totals.records += 1;
+            let t0 = *first.get_or_insert(rec.ts);
+            last = rec.ts;
+            let Some(seg) = slice_tcp(dlt, rec.data) else {
+                continue;
+            };
+            totals.tcp_segments += 1;
+            events.clear();
+            follower.on_segment(&seg, rec.ts, rec.frame, &mut events);
+            emit(&mut follower, t0, &mut out)?;
+        }
+        follower.finish();
+        totals.evicted += follower.evicted();
+        emit(&mut follower, first.unwrap_or_default(), &mut out)?;
+        totals.span_s += last.saturating_sub(first.unwrap_or_default()).as_secs_f64();
+    }
+    let summary = stats.summary();
+    match args.format {
+        Format::Text => {
+            let mut o = String::new();
+            let _ = writeln!(
+                o,
+                "{}handshake-probe decode: {} connection(s) in {} file(s), {} records, {:.2} s of capture",
+                if args.quiet { "" } else { "\n" },
+                summary.connections,
+                totals.files,
+                totals.records,
+                totals.span_s
+            );
+            let _ = writeln!(
+                o,
+                "  rules: connect_timeout {:.0} s, wait_timeout {}, slow over {}",
+                args.connect_timeout.as_secs_f64(),
+                args.wait_timeout
+                    .map_or_else(|| "unknown".into(), |w| format!("{:.0} s", w.as_secs_f64())),
+                output::fmt_us(hsp_core::phase::micros(args.slow))
+            );
+            if totals.evicted > 0 {
+                let _ = writeln!(o, "  {} idle connection(s) evicted", totals.evicted);
+            }
+            for d in &totals.damaged {
+                let _ = writeln!(o, "  damaged: {d}");
+            }
+            output::sections(&mut o, &summary, true);
+            let advice = output::advice(args.connect_timeout.as_secs_f64(), &summary);
+            if !advice.is_empty() {
+                let _ = writeln!(o);
+                for a in advice {
+                    let _ = writeln!(o, "{a}");
+                }
+            }
+            out.write_all(o.as_bytes())?;
+        }
+        Format::Json | Format::Jsonl => {
+            #[derive(Serialize)]
+            struct DecodeSummary<'a> {
+                #[serde(flatten)]
+                summary: &'a hsp_core::Summary,
+                #[serde(flatten)]
+                totals: &'a CaptureTotals,
+                connect_timeout_s: f64,
+            }
+            serde_json::to_writer(
+                &mut out,
+                &DecodeSummary {
+                    summary: &summary,
+                    totals: &totals,
+                    connect_timeout_s: args.connect_timeout.as_secs_f64(),
+                },
+            )?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush().context("writing output")?;
+    if !totals.unreadable.is_empty() {
+        return Ok(ExitCode::from(2));
+    }
+    let failed = summary.connections - stats.count(hsp_core::Verdict::Ok);
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn write_connection(out: &mut impl Write, r: &ConnectionRecord, args: &DecodeArgs) -> Result<()> {
+    match args.format {
+        Format::Jsonl => {
+            serde_json::to_writer(&mut *out, r)?;
+            out.write_all(b"\n")?;
+        }
+        Format::Text if !args.quiet => {
+            let total = r
+                .phases_us
+                .get(hsp_core::Phase::Total)
+                .map_or(0, hsp_core::phase::micros);
+            writeln!(
+                out,
+                "{:>5} {} -> {} {:<15} {:<15} {:<12} {:>9}  {}",
+                r.stream.unwrap_or_default(),
+                r.client.as_deref().unwrap_or("?"),
+                r.server,
+                r.verdict.name(),
+                r.outcome,
+                r.phase.name(),
+                output::fmt_us(total),
+                r.evidence.first().map_or("", String::as_str)
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn decode_file(
     path: &std::path::Path,
     ports: &[u16],
@@ -104,7 +285,7 @@ fn decode_file(
             continue;
         };
         events.clear();
-        follower.on_segment(&seg, rec.ts, &mut events);
+        follower.on_segment(&seg, rec.ts, rec.frame, &mut events);
         for ev in &events {
             match &ev.event {
                 ObserverEvent::Packet(p) => {
@@ -121,7 +302,7 @@ fn decode_file(
                         info: &info,
                     };
                     match format {
-                        Format::Jsonl => {
+                        Format::Jsonl | Format::Json => {
                             serde_json::to_writer(&mut *out, &line)?;
                             out.write_all(b"\n")?;
                         }
@@ -152,7 +333,7 @@ fn decode_file(
                         notice: notice_text(notice),
                     };
                     match format {
-                        Format::Jsonl => {
+                        Format::Jsonl | Format::Json => {
                             serde_json::to_writer(&mut *out, &line)?;
                             out.write_all(b"\n")?;
                         }

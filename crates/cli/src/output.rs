@@ -149,6 +149,45 @@ pub(crate) fn text(meta: &RunMeta, s: &Summary, status: Option<&StatusReport>) -
         let _ = writeln!(o, "  dns {} (resolved once)", fmt_us(d));
     }
 
+    sections(&mut o, s, meta.credentials);
+
+    if let Some(st) = status {
+        let _ = writeln!(
+            o,
+            "\nServer's view (SHOW GLOBAL STATUS, after - before; Connections includes the probe's status connection)"
+        );
+        if let Some(delta) = &st.delta {
+            for (k, d) in delta {
+                let interesting = *d != 0 || k.starts_with("Aborted") || k == "Connections";
+                if interesting {
+                    let _ = writeln!(o, "  {k:<38} {d:>+8}");
+                }
+            }
+        } else {
+            let _ = writeln!(o, "  (not read after the run)");
+        }
+        let vars = st
+            .variables
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let _ = writeln!(o, "  {vars}");
+    }
+
+    let advice = advice(meta.connect_timeout_s, s);
+    if !advice.is_empty() {
+        let _ = writeln!(o);
+        for a in advice {
+            let _ = writeln!(o, "{a}");
+        }
+    }
+    o
+}
+
+/// The sections probe and decode share: verdicts, errors, phases, the
+/// histogram, the slowest connections.
+pub(crate) fn sections(o: &mut String, s: &Summary, credentials: bool) {
     let _ = writeln!(o, "\nVerdicts");
     for v in Verdict::ALL {
         let n = s.verdicts.get(v.name()).copied().unwrap_or(0);
@@ -162,7 +201,7 @@ pub(crate) fn text(meta: &RunMeta, s: &Summary, status: Option<&StatusReport>) -
         let _ = writeln!(
             o,
             "\nErrors{}",
-            if meta.credentials {
+            if credentials {
                 ""
             } else {
                 " (without --user, 1045 is the expected answer)"
@@ -232,42 +271,9 @@ pub(crate) fn text(meta: &RunMeta, s: &Summary, status: Option<&StatusReport>) -
             );
         }
     }
-
-    if let Some(st) = status {
-        let _ = writeln!(
-            o,
-            "\nServer's view (SHOW GLOBAL STATUS, after - before; Connections includes the probe's status connection)"
-        );
-        if let Some(delta) = &st.delta {
-            for (k, d) in delta {
-                let interesting = *d != 0 || k.starts_with("Aborted") || k == "Connections";
-                if interesting {
-                    let _ = writeln!(o, "  {k:<38} {d:>+8}");
-                }
-            }
-        } else {
-            let _ = writeln!(o, "  (not read after the run)");
-        }
-        let vars = st
-            .variables
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let _ = writeln!(o, "  {vars}");
-    }
-
-    let advice = advice(meta, s);
-    if !advice.is_empty() {
-        let _ = writeln!(o);
-        for a in advice {
-            let _ = writeln!(o, "{a}");
-        }
-    }
-    o
 }
 
-fn advice(meta: &RunMeta, s: &Summary) -> Vec<String> {
+pub(crate) fn advice(connect_timeout_s: f64, s: &Summary) -> Vec<String> {
     let mut out = Vec::new();
     if s.near_connect_timeout > 0 {
         out.push(format!(
@@ -275,7 +281,7 @@ fn advice(meta: &RunMeta, s: &Summary) -> Vec<String> {
              slower, or a little packet loss, and the server drops them with \"Lost connection to MySQL server \
              at 'reading authorization packet'\" (MySQL bug #28359). Find the slow phase above; raise \
              connect_timeout only once the delay is explained.",
-            s.near_connect_timeout, meta.connect_timeout_s
+            s.near_connect_timeout, connect_timeout_s
         ));
     }
     for v in Verdict::ALL {

@@ -26,6 +26,52 @@ pub struct TcpInfo {
     pub unacked: u32,
 }
 
+/// Where a capture was taken, inferred from how the TCP handshake's round
+/// trip splits: near the client, SYN to SYN-ACK holds the round trip; near
+/// the server, SYN-ACK to ACK does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Vantage {
+    /// SYN to SYN-ACK holds the round trip.
+    NearClient,
+    /// SYN-ACK to ACK holds the round trip.
+    NearServer,
+    /// Too short to tell, or no handshake seen.
+    Unknown,
+}
+
+/// What TCP showed in a capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TcpEvidence {
+    /// Inferred capture point.
+    pub vantage: Vantage,
+    /// SYN-to-ACK round trip, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake_rtt_us: Option<u64>,
+    /// SYNs beyond the first.
+    pub syn_retransmits: u32,
+    /// Retransmitted data segments, client to server.
+    pub retransmits_c2s: u32,
+    /// Retransmitted data segments, server to client.
+    pub retransmits_s2c: u32,
+    /// Longest wait of client data for its ACK, µs.
+    pub max_unacked_c2s_us: u64,
+    /// Longest wait of server data for its ACK, µs.
+    pub max_unacked_s2c_us: u64,
+    /// Zero-window advertisements, both directions.
+    pub zero_windows: u32,
+    /// Who closed first: `client`, `server`, or absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<&'static str>,
+    /// How: `fin` or `rst`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close: Option<&'static str>,
+    /// Bytes the capture missed (gaps) or cut (snaplen), as events.
+    pub capture_loss: u32,
+    /// The connection was encrypted after the SSLRequest.
+    pub encrypted: bool,
+}
+
 /// The server's ERR packet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerError {
@@ -67,8 +113,12 @@ pub struct ConnectionRecord {
     /// Always `"connection"`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// Sequence number of the connection in this run (0-based).
+    /// Sequence number of the connection in this run (0-based); in a
+    /// capture, the TCP stream index.
     pub id: u64,
+    /// The TCP stream index (tshark's `tcp.stream`), for captures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<u32>,
     /// Start, µs since the run (or capture) began.
     pub start_us: u64,
     /// Client `ip:port`.
@@ -107,6 +157,12 @@ pub struct ConnectionRecord {
     /// Kernel TCP statistics.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_info: Option<TcpInfo>,
+    /// TCP evidence, for captures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpEvidence>,
+    /// Frame numbers of the packets behind each event, for captures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<std::collections::BTreeMap<&'static str, u64>>,
     /// A phase took more than half of `connect_timeout`.
     pub near_connect_timeout: bool,
     /// The facts behind the verdict.
@@ -119,6 +175,7 @@ impl ConnectionRecord {
         Self {
             kind: "connection",
             id,
+            stream: None,
             start_us,
             client: None,
             server: facts.server.clone(),
@@ -134,6 +191,8 @@ impl ConnectionRecord {
             auth: None,
             tls: None,
             tcp_info: None,
+            tcp: None,
+            frames: None,
             near_connect_timeout: c.near_connect_timeout,
             evidence: c.evidence,
         }

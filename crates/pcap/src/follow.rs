@@ -7,6 +7,27 @@ use std::time::Duration;
 use hsp_wire::observer::{Direction, Observer, ObserverConfig, ObserverEvent};
 
 use crate::link::Segment;
+use crate::track::Track;
+
+/// Closed connections are kept this long (capture time) so that their
+/// trailing ACKs keep their stream number; then forgotten.
+const TOMBSTONE_TTL: Duration = Duration::from_secs(60);
+/// How often (in segments) idle connections are swept.
+const SWEEP_EVERY: u64 = 65_536;
+
+/// A connection whose record is ready: it closed, went idle past the
+/// bound, or the capture ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// Stream index.
+    pub conn: ConnId,
+    /// Who is who.
+    pub endpoints: Endpoint,
+    /// Its evidence.
+    pub track: Box<Track>,
+    /// Evicted for idleness rather than closed or ended with the capture.
+    pub evicted: bool,
+}
 
 /// Stream index in order of first appearance (tshark's tcp.stream).
 pub type ConnId = u32;
@@ -36,6 +57,23 @@ struct Conn {
     endpoints: Option<Endpoint>,
     next: [Option<u32>; 2],
     observer: Option<Observer>,
+    track: Option<Box<Track>>,
+    reported: bool,
+    last_seen: Duration,
+}
+
+impl Conn {
+    fn new(id: ConnId, at: Duration) -> Self {
+        Self {
+            id,
+            endpoints: None,
+            next: [None, None],
+            observer: None,
+            track: None,
+            reported: false,
+            last_seen: at,
+        }
+    }
 }
 
 /// Follows every TCP connection of a capture; decodes those with a server
@@ -45,6 +83,10 @@ pub struct Follower {
     next_id: ConnId,
     server_ports: Vec<u16>,
     cfg: ObserverConfig,
+    finished: Vec<Finished>,
+    idle_bound: Duration,
+    segments: u64,
+    evicted: u64,
 }
 
 impl std::fmt::Debug for Follower {
@@ -68,7 +110,76 @@ impl Follower {
             next_id: 0,
             server_ports,
             cfg,
+            finished: Vec::new(),
+            idle_bound: Duration::from_secs(3600),
+            segments: 0,
+            evicted: 0,
         }
+    }
+
+    /// Open connections idle longer than `bound` (capture time) are
+    /// finished as they stand and counted in [`evicted`](Self::evicted).
+    pub fn with_idle_bound(mut self, bound: Duration) -> Self {
+        self.idle_bound = bound;
+        self
+    }
+
+    /// Connections finished early because they stayed idle past the bound.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Connections whose records are ready, in the order they finished.
+    pub fn drain_finished(&mut self) -> std::vec::Drain<'_, Finished> {
+        self.finished.drain(..)
+    }
+
+    /// The capture ended: every connection not yet finished is.
+    pub fn finish(&mut self) {
+        let mut rest: Vec<_> = self
+            .conns
+            .values_mut()
+            .filter(|c| !c.reported)
+            .filter_map(|c| Some((c.id, c.endpoints?, c.track.take()?)))
+            .filter(|(_, _, t)| t.worth_reporting())
+            .collect();
+        rest.sort_by_key(|(id, _, _)| *id);
+        self.finished
+            .extend(rest.into_iter().map(|(conn, endpoints, track)| Finished {
+                conn,
+                endpoints,
+                track,
+                evicted: false,
+            }));
+        self.conns.clear();
+    }
+
+    fn sweep(&mut self, now: Duration) {
+        let bound = self.idle_bound;
+        let mut evicted = Vec::new();
+        self.conns.retain(|_, c| {
+            let idle = now.saturating_sub(c.last_seen);
+            if c.reported {
+                return idle < TOMBSTONE_TTL;
+            }
+            if idle < bound {
+                return true;
+            }
+            if let (Some(ep), Some(t)) = (c.endpoints, c.track.take())
+                && t.worth_reporting()
+            {
+                evicted.push(Finished {
+                    conn: c.id,
+                    endpoints: ep,
+                    track: t,
+                    evicted: true,
+                });
+            }
+            false
+        });
+        evicted.sort_by_key(|f| f.conn);
+        self.evicted += evicted.len() as u64;
+        self.finished.extend(evicted);
     }
 
     /// Number of TCP connections seen.
@@ -76,20 +187,33 @@ impl Follower {
         self.conns.len()
     }
 
-    /// Handles one segment captured at `at`, appending observer events.
-    pub fn on_segment(&mut self, seg: &Segment<'_>, at: Duration, out: &mut Vec<FollowerEvent>) {
+    /// Handles one segment of capture record `frame`, captured at `at`,
+    /// appending observer events; finished connections are collected for
+    /// [`drain_finished`](Self::drain_finished).
+    pub fn on_segment(
+        &mut self,
+        seg: &Segment<'_>,
+        at: Duration,
+        frame: u64,
+        out: &mut Vec<FollowerEvent>,
+    ) {
+        self.segments += 1;
+        if self.segments.is_multiple_of(SWEEP_EVERY) {
+            self.sweep(at);
+        }
         let k = key(seg.src, seg.dst);
         let next_id = &mut self.next_id;
         let conn = self.conns.entry(k).or_insert_with(|| {
             let id = *next_id;
             *next_id += 1;
-            Conn {
-                id,
-                endpoints: None,
-                next: [None, None],
-                observer: None,
-            }
+            Conn::new(id, at)
         });
+        if conn.reported && seg.flags.syn && !seg.flags.ack {
+            // The four-tuple is reused by a new connection.
+            *conn = Conn::new(*next_id, at);
+            *next_id += 1;
+        }
+        conn.last_seen = at;
         if conn.endpoints.is_none() {
             let ep = if seg.flags.syn && !seg.flags.ack {
                 Some(Endpoint {
@@ -118,6 +242,7 @@ impl Follower {
                 conn.endpoints = Some(ep);
                 if self.server_ports.contains(&ep.server.port()) {
                     conn.observer = Some(Observer::new(self.cfg));
+                    conn.track = Some(Box::default());
                 }
             }
         }
@@ -129,6 +254,9 @@ impl Follower {
         };
         let d = usize::from(dir == Direction::ServerToClient);
         let syn = u32::from(seg.flags.syn);
+        if let Some(t) = conn.track.as_mut() {
+            t.on_segment(dir, seg, at, frame);
+        }
         let Some(obs) = conn.observer.as_mut() else {
             return;
         };
@@ -162,6 +290,24 @@ impl Follower {
             && let Some(n) = conn.next[d].as_mut()
         {
             *n = n.wrapping_add(1);
+        }
+        if let Some(t) = conn.track.as_mut() {
+            for e in &events {
+                t.on_event(e, frame);
+            }
+            if t.closed() && !conn.reported {
+                conn.reported = true;
+                conn.observer = None;
+                let track = conn.track.take().expect("tracked");
+                if track.worth_reporting() {
+                    self.finished.push(Finished {
+                        conn: conn.id,
+                        endpoints: ep,
+                        track,
+                        evicted: false,
+                    });
+                }
+            }
         }
         out.extend(events.into_iter().map(|event| FollowerEvent {
             conn: conn.id,

@@ -6,17 +6,23 @@
 //! connection in order, feeding both directions to one
 //! [`hsp_wire::observer::Observer`].
 //!
-//! This is the minimal follower the packet listing needs: in-order data is
-//! fed once, retransmitted bytes are skipped, and a jump forward (bytes the
-//! capture never saw, or out of order) is reported to the observer as a gap
-//! so it never decodes across it. Full reassembly with out-of-order
-//! buffering and stall evidence belongs to the capture-analysis work.
+//! The follower feeds in-order data once, skips retransmitted bytes, and
+//! reports a jump forward (bytes the capture never saw, or out of order) to
+//! the observer as a gap so it never decodes across it. Beside it, a
+//! [`track::Track`] per connection keeps the TCP evidence (handshake round
+//! trip and vantage point, retransmissions, waits for ACKs, zero windows,
+//! FIN/RST) and the MySQL milestones; when the connection closes (or goes
+//! idle past a bound, or the capture ends) it is classified with hsp-core's
+//! classifier and dropped, so memory follows the open connections, not the
+//! file size. Out-of-order segments are not yet buffered and reordered:
+//! they count as gaps.
 #![warn(missing_docs)]
 
 mod follow;
 mod link;
 mod source;
+pub mod track;
 
-pub use follow::{ConnId, Endpoint, Follower, FollowerEvent};
+pub use follow::{ConnId, Endpoint, Finished, Follower, FollowerEvent};
 pub use link::{Segment, TcpFlags, slice_tcp};
 pub use source::{PcapError, PcapFile, Record};

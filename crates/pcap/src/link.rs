@@ -31,6 +31,10 @@ pub struct Segment<'a> {
     pub dst: SocketAddr,
     /// Sequence number.
     pub seq: u32,
+    /// Acknowledgment number (meaningful when `flags.ack`).
+    pub ack: u32,
+    /// Advertised receive window (unscaled).
+    pub window: u16,
     /// Flags.
     pub flags: TcpFlags,
     /// Payload bytes present in the capture.
@@ -94,6 +98,8 @@ pub fn slice_tcp(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
         src: SocketAddr::new(src_ip, tcp.source_port()),
         dst: SocketAddr::new(dst_ip, tcp.destination_port()),
         seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        window: tcp.window_size(),
         flags: TcpFlags {
             syn: tcp.syn(),
             ack: tcp.ack(),

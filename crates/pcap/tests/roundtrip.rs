@@ -42,7 +42,7 @@ fn check(path: &Path, ports: Vec<u16>) -> (usize, Vec<String>) {
             continue;
         };
         ev.clear();
-        follower.on_segment(&seg, rec.ts, &mut ev);
+        follower.on_segment(&seg, rec.ts, rec.frame, &mut ev);
         for e in &ev {
             if let ObserverEvent::Packet(p) = &e.event {
                 if matches!(p.packet, Packet::Data(_) | Packet::Malformed(_)) {

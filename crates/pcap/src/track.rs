@@ -1,0 +1,604 @@
+//! What one captured connection showed: TCP evidence (handshake round
+//! trip, retransmissions, waits for ACKs, zero windows, who closed and
+//! how) and the MySQL milestones of the observer, each with its time and
+//! frame. [`Track::record`] turns them into hsp-core [`Facts`], classifies
+//! them with the probe's classifier, and builds the connection record.
+//!
+//! Directions are indexed 0 = client to server, 1 = server to client.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hsp_core::classify::{End, Facts, Params, classify};
+use hsp_core::phase::{Phase, micros};
+use hsp_core::record::{AuthInfo, ConnectionRecord, ServerError, TcpEvidence, Vantage};
+use hsp_core::verdict::Verdict;
+use hsp_wire::observer::{Direction, Milestone, Notice, ObserverEvent};
+use hsp_wire::packets::Packet;
+
+use crate::follow::Endpoint;
+use crate::link::Segment;
+
+type At = (Duration, u64);
+
+#[derive(Debug, Clone)]
+enum Done {
+    Ok,
+    Err { code: u16, replaced_greeting: bool },
+}
+
+/// The evidence of one connection.
+#[derive(Debug, Default, Clone)]
+pub struct Track {
+    first: Option<At>,
+    last_seen: Duration,
+    syn: Option<At>,
+    syn_count: u32,
+    synack: Option<At>,
+    established: Option<At>,
+    high: [Option<u32>; 2],
+    retrans: [u32; 2],
+    zero_windows: u32,
+    unacked_since: [Option<Duration>; 2],
+    max_unacked: [Duration; 2],
+    last_data: [Option<Duration>; 2],
+    fin: [Option<At>; 2],
+    rst: [Option<At>; 2],
+    greeting: Option<At>,
+    first_client: Option<At>,
+    ssl: bool,
+    tls: Option<At>,
+    encrypted_segments: [u32; 2],
+    login: Option<At>,
+    first_answer: Option<At>,
+    answers: u32,
+    done: Option<(At, Done)>,
+    command_err: Option<(At, u16)>,
+    err_message: Option<String>,
+    midstream: bool,
+    capture_loss: u32,
+    server_version: Option<String>,
+    connection_id: Option<u32>,
+    plugin: Option<String>,
+    auth_rounds: u32,
+    mysql: bool,
+    quit: bool,
+}
+
+fn idx(d: Direction) -> usize {
+    usize::from(d == Direction::ServerToClient)
+}
+
+/// `a` is after `b` in sequence space.
+fn after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+impl Track {
+    /// Records a segment's TCP facts (before the observer sees its bytes).
+    pub(crate) fn on_segment(
+        &mut self,
+        dir: Direction,
+        seg: &Segment<'_>,
+        at: Duration,
+        frame: u64,
+    ) {
+        let d = idx(dir);
+        self.first.get_or_insert((at, frame));
+        self.last_seen = at;
+        let f = seg.flags;
+        if f.syn && !f.ack {
+            self.syn_count += 1;
+            self.syn.get_or_insert((at, frame));
+        } else if f.syn && f.ack {
+            self.synack.get_or_insert((at, frame));
+        } else if f.ack && d == 0 && self.synack.is_some() && self.established.is_none() {
+            self.established = Some((at, frame));
+        }
+        if f.rst {
+            self.rst[d].get_or_insert((at, frame));
+        }
+        if f.fin {
+            self.fin[d].get_or_insert((at, frame));
+        }
+        if seg.window == 0 && !f.rst && !f.syn {
+            self.zero_windows += 1;
+        }
+        if seg.truncated {
+            self.capture_loss += 1;
+        }
+        if !seg.payload.is_empty() {
+            let start = seg.seq.wrapping_add(u32::from(f.syn));
+            let end = start.wrapping_add(seg.payload.len() as u32);
+            match self.high[d] {
+                Some(h) if !after(end, h) => {
+                    // A keep-alive probe re-sends one byte below the edge.
+                    let keepalive = seg.payload.len() == 1 && start == h.wrapping_sub(1);
+                    if !keepalive {
+                        self.retrans[d] += 1;
+                    }
+                }
+                _ => self.high[d] = Some(end),
+            }
+            self.last_data[d] = Some(at);
+            self.unacked_since[d].get_or_insert(at);
+            if self.tls.is_some() {
+                self.encrypted_segments[d] += 1;
+            }
+        }
+        if f.ack {
+            let o = 1 - d;
+            if let (Some(h), Some(since)) = (self.high[o], self.unacked_since[o])
+                && !after(h, seg.ack)
+            {
+                self.max_unacked[o] = self.max_unacked[o].max(at.saturating_sub(since));
+                self.unacked_since[o] = None;
+            }
+        }
+    }
+
+    /// Records what the observer decoded from that segment.
+    pub(crate) fn on_event(&mut self, ev: &ObserverEvent, frame: u64) {
+        match ev {
+            ObserverEvent::Packet(p) => {
+                self.mysql = true;
+                if let Packet::Err(e) | Packet::GreetingError(e) = &p.packet {
+                    self.err_message = Some(e.message_lossy());
+                }
+            }
+            ObserverEvent::Notice { notice, .. } => match notice {
+                Notice::MidStream => self.midstream = true,
+                Notice::Gap => self.capture_loss += 1,
+                _ => {}
+            },
+            ObserverEvent::Milestone { at, milestone, .. } => {
+                let here = (*at, frame);
+                self.on_milestone(milestone, here);
+            }
+        }
+    }
+
+    fn answer(&mut self, here: At) {
+        if self.login.is_some() {
+            self.first_answer.get_or_insert(here);
+            self.answers += 1;
+        }
+    }
+
+    fn on_milestone(&mut self, m: &Milestone, here: At) {
+        match m {
+            Milestone::Greeting {
+                server_version,
+                connection_id,
+                ..
+            } => {
+                self.greeting.get_or_insert(here);
+                self.server_version = Some(server_version.clone());
+                self.connection_id = Some(*connection_id);
+            }
+            Milestone::SslRequest => {
+                self.ssl = true;
+                self.first_client.get_or_insert(here);
+            }
+            Milestone::TlsStart => {
+                self.tls.get_or_insert(here);
+            }
+            Milestone::Login { auth_plugin, .. } => {
+                self.first_client.get_or_insert(here);
+                self.login.get_or_insert(here);
+                self.plugin.clone_from(auth_plugin);
+            }
+            Milestone::AuthSwitch { plugin } | Milestone::AuthNextFactor { plugin } => {
+                self.plugin = Some(plugin.clone());
+                self.answer(here);
+            }
+            Milestone::AuthMoreData(_) => self.answer(here),
+            Milestone::ClientAuthData(_) => self.auth_rounds += 1,
+            Milestone::Command(c) if *c == hsp_wire::codes::Command::COM_QUIT => self.quit = true,
+            Milestone::Ok if self.done.is_none() => {
+                self.answer(here);
+                self.done = Some((here, Done::Ok));
+            }
+            Milestone::Err {
+                code,
+                in_place_of_greeting,
+            } => {
+                if self.done.is_none() {
+                    if *in_place_of_greeting {
+                        self.greeting.get_or_insert(here);
+                    } else {
+                        self.answer(here);
+                    }
+                    self.done = Some((
+                        here,
+                        Done::Err {
+                            code: code.0,
+                            replaced_greeting: *in_place_of_greeting,
+                        },
+                    ));
+                } else {
+                    self.command_err = Some((here, code.0));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// RST seen, or FIN from both sides.
+    pub(crate) fn closed(&self) -> bool {
+        self.rst.iter().any(Option::is_some) || self.fin.iter().all(Option::is_some)
+    }
+
+    /// Whether it carried MySQL (a decoded packet) or tried to (a SYN).
+    pub(crate) fn worth_reporting(&self) -> bool {
+        self.mysql || self.syn.is_some()
+    }
+
+    /// Who closed first, when, and whether with RST.
+    fn first_close(&self) -> Option<(usize, At, bool)> {
+        let mut best: Option<(usize, At, bool)> = None;
+        for d in 0..2 {
+            for (c, reset) in [(self.fin[d], false), (self.rst[d], true)] {
+                if let Some(at) = c
+                    && best.is_none_or(|b| at.0 < b.1.0)
+                {
+                    best = Some((d, at, reset));
+                }
+            }
+        }
+        best
+    }
+
+    fn vantage(&self) -> (Vantage, Option<Duration>) {
+        let (Some(syn), Some(synack), Some(ack)) = (self.syn, self.synack, self.established) else {
+            return (Vantage::Unknown, None);
+        };
+        let a = synack.0.saturating_sub(syn.0);
+        let b = ack.0.saturating_sub(synack.0);
+        let rtt = ack.0.saturating_sub(syn.0);
+        let v = if rtt < Duration::from_micros(500) {
+            Vantage::Unknown
+        } else if a > b * 4 {
+            Vantage::NearClient
+        } else if b > a * 4 {
+            Vantage::NearServer
+        } else {
+            Vantage::Unknown
+        };
+        (v, Some(rtt))
+    }
+
+    /// The phase the handshake had reached.
+    fn reached(&self) -> Phase {
+        if self.greeting.is_none() {
+            Phase::Greeting
+        } else if self.first_client.is_none() {
+            Phase::ClientReply
+        } else if self.ssl && self.login.is_none() {
+            Phase::Tls
+        } else if self.first_answer.is_none() {
+            Phase::Login
+        } else {
+            Phase::Auth
+        }
+    }
+
+    /// When the phase `p` began, if it did.
+    fn phase_start(&self, p: Phase) -> Option<Duration> {
+        match p {
+            Phase::TcpConnect => self.syn.map(|a| a.0),
+            Phase::Greeting => self.established.or(self.synack).or(self.first).map(|a| a.0),
+            Phase::ClientReply => self.greeting.map(|a| a.0),
+            Phase::Tls => self.first_client.map(|a| a.0),
+            Phase::Login => self.login.map(|a| a.0),
+            Phase::Auth => self.first_answer.map(|a| a.0),
+            _ => None,
+        }
+    }
+
+    /// Classifies the connection and builds its record.
+    pub fn record(
+        &self,
+        stream: u32,
+        ep: Endpoint,
+        capture_start: Duration,
+        params: &Params,
+    ) -> ConnectionRecord {
+        let mut ev = Vec::new();
+        let close = self.first_close();
+        let (end, phase, end_at, server_wait) = self.outcome(close, &mut ev);
+        let mut facts = Facts::new(end, phase, ep.server.to_string());
+        let start = self.syn.or(self.first).map_or(capture_start, |a| a.0);
+        // Phases that completed.
+        let mut set = |p: Phase, from: Option<Duration>, to: Option<Duration>| {
+            if let (Some(a), Some(b)) = (from, to)
+                && b >= a
+            {
+                facts.phases.set(p, b - a);
+            }
+        };
+        set(
+            Phase::TcpConnect,
+            self.syn.map(|a| a.0),
+            self.established.or(self.synack).map(|a| a.0),
+        );
+        set(
+            Phase::Greeting,
+            self.phase_start(Phase::Greeting),
+            self.greeting.map(|a| a.0),
+        );
+        set(
+            Phase::ClientReply,
+            self.greeting.map(|a| a.0),
+            self.first_client.map(|a| a.0),
+        );
+        set(
+            Phase::Login,
+            self.login.map(|a| a.0),
+            self.first_answer.map(|a| a.0),
+        );
+        if self.answers > 1 {
+            set(
+                Phase::Auth,
+                self.first_answer.map(|a| a.0),
+                self.done.as_ref().map(|d| d.0.0),
+            );
+        }
+        // The unfinished phase holds the time spent in it.
+        let failed = !matches!(end, End::Completed | End::ServerError { .. });
+        if failed
+            && facts.phases.get(phase).is_none()
+            && let Some(from) = self.phase_start(phase)
+        {
+            facts.phases.set(phase, end_at.saturating_sub(from));
+        }
+        facts.phases.set(Phase::Total, end_at.saturating_sub(start));
+        facts.server_wait = server_wait;
+        facts.retransmits = self.retrans[0] + self.retrans[1] + self.syn_count.saturating_sub(1);
+        facts.errno = close.map(|(_, _, reset)| if reset { 104 } else { 0 });
+        facts.server_message.clone_from(&self.err_message);
+
+        let c = classify(&facts, params);
+        let mut r = ConnectionRecord::new(
+            u64::from(stream),
+            micros(start.saturating_sub(capture_start)),
+            &facts,
+            c,
+        );
+        r.stream = Some(stream);
+        r.client = Some(ep.client.to_string());
+        r.server_version.clone_from(&self.server_version);
+        r.connection_id = self.connection_id;
+        if let Some((
+            _,
+            Done::Err {
+                code,
+                replaced_greeting,
+            },
+        )) = &self.done
+        {
+            let code = *code;
+            r.error = Some(ServerError {
+                code,
+                name: hsp_wire::codes::ErrorCode(code).name(),
+                sql_state: None,
+                message: self.err_message.clone().unwrap_or_default(),
+                replaced_greeting: *replaced_greeting,
+            });
+        }
+        if self.login.is_some() {
+            r.auth = Some(AuthInfo {
+                plugin: self.plugin.clone().unwrap_or_default(),
+                rounds: self.auth_rounds,
+            });
+        }
+        let (vantage, rtt) = self.vantage();
+        r.tcp = Some(TcpEvidence {
+            vantage,
+            handshake_rtt_us: rtt.map(micros),
+            syn_retransmits: self.syn_count.saturating_sub(1),
+            retransmits_c2s: self.retrans[0],
+            retransmits_s2c: self.retrans[1],
+            max_unacked_c2s_us: micros(self.max_unacked[0]),
+            max_unacked_s2c_us: micros(self.max_unacked[1]),
+            zero_windows: self.zero_windows,
+            closed_by: close.map(|(d, _, _)| if d == 0 { "client" } else { "server" }),
+            close: close.map(|(_, _, reset)| if reset { "rst" } else { "fin" }),
+            capture_loss: self.capture_loss,
+            encrypted: self.tls.is_some(),
+        });
+        r.frames = Some(self.frames());
+        self.add_evidence(&mut r, vantage, &mut ev);
+        r
+    }
+
+    /// End, deciding phase, time of the end, and the server's wait.
+    fn outcome(
+        &self,
+        close: Option<(usize, At, bool)>,
+        ev: &mut Vec<String>,
+    ) -> (End, Phase, Duration, Option<Duration>) {
+        let last = self.last_seen;
+        if self.midstream || (self.syn.is_none() && self.greeting.is_none() && self.done.is_none())
+        {
+            ev.push("the capture starts after this connection's handshake".into());
+            return (End::CaptureEnded, Phase::Command, last, None);
+        }
+        if self.syn.is_some() && self.synack.is_none() && self.greeting.is_none() {
+            let end = if self.rst[1].is_some() {
+                End::ConnectRefused
+            } else {
+                ev.push(format!("{} SYN(s) seen, none answered", self.syn_count));
+                End::ConnectTimedOut
+            };
+            return (end, Phase::TcpConnect, last, None);
+        }
+        let server_closed_at = |close: Option<(usize, At, bool)>| {
+            close.and_then(|(d, at, reset)| (d == 1).then_some((at.0, reset)))
+        };
+        match &self.done {
+            Some((
+                at,
+                Done::Err {
+                    code,
+                    replaced_greeting,
+                },
+            )) => {
+                let phase = if *replaced_greeting {
+                    Phase::Greeting
+                } else if self.answers > 1 {
+                    Phase::Auth
+                } else {
+                    Phase::Login
+                };
+                let end = End::ServerError {
+                    code: *code,
+                    replaced_greeting: *replaced_greeting,
+                };
+                (end, phase, at.0, None)
+            }
+            Some((at, Done::Ok)) => {
+                // An ERR the server closes after (idle timeout, packet too
+                // large, a failed COM_CHANGE_USER) is its explicit answer.
+                let closed_after_err = |cat: Duration| {
+                    server_closed_at(close)
+                        .is_some_and(|(t, _)| t.saturating_sub(cat) < Duration::from_secs(1))
+                };
+                if let Some((cat, code)) = self.command_err
+                    && (matches!(code, 4031 | 1153 | 1162) || closed_after_err(cat.0))
+                {
+                    return (
+                        End::ServerError {
+                            code,
+                            replaced_greeting: false,
+                        },
+                        Phase::Command,
+                        cat.0,
+                        None,
+                    );
+                }
+                if let Some((cat, reset)) = server_closed_at(close)
+                    && !self.quit
+                {
+                    let quiet = self.last_data[0].map_or(Duration::ZERO, |c| cat.saturating_sub(c));
+                    ev.push(format!(
+                        "the handshake completed; the server closed the session {:.2} s after the client's last packet",
+                        quiet.as_secs_f64()
+                    ));
+                    return (
+                        End::ServerClosed { reset },
+                        Phase::Command,
+                        cat,
+                        Some(quiet),
+                    );
+                }
+                let phase = if self.answers > 1 {
+                    Phase::Auth
+                } else {
+                    Phase::Login
+                };
+                (End::Completed, phase, at.0, None)
+            }
+            None => {
+                let phase = self.reached();
+                if self.tls.is_some() {
+                    ev.push("encrypted after the SSLRequest: the outcome is inferred from what followed".into());
+                    let exchanged = self.encrypted_segments.iter().all(|n| *n >= 2);
+                    let server_close = server_closed_at(close);
+                    // A server that closes at once after the client's last
+                    // encrypted packet is answering a COM_QUIT.
+                    let after_client = server_close
+                        .and_then(|(cat, _)| self.last_data[0].map(|c| cat.saturating_sub(c)));
+                    if exchanged && after_client.is_none_or(|q| q < Duration::from_millis(100)) {
+                        return (
+                            End::Completed,
+                            Phase::Tls,
+                            close.map_or(last, |c| c.1.0),
+                            None,
+                        );
+                    }
+                    if let Some((cat, reset)) = server_close {
+                        return (End::ServerClosed { reset }, phase, cat, None);
+                    }
+                }
+                match close {
+                    Some((1, at, reset)) => {
+                        let wait = self.last_data[1].map(|t| at.0.saturating_sub(t));
+                        (End::ServerClosed { reset }, phase, at.0, wait)
+                    }
+                    Some((_, at, reset)) => (End::ClientClosed { reset }, phase, at.0, None),
+                    None => {
+                        ev.push("the capture ends before the handshake's outcome".into());
+                        (End::CaptureEnded, phase, last, None)
+                    }
+                }
+            }
+        }
+    }
+
+    fn frames(&self) -> BTreeMap<&'static str, u64> {
+        let mut m = BTreeMap::new();
+        let mut put = |k: &'static str, v: Option<At>| {
+            if let Some((_, f)) = v {
+                m.insert(k, f);
+            }
+        };
+        put("syn", self.syn);
+        put("syn_ack", self.synack);
+        put("greeting", self.greeting);
+        put(
+            "ssl_request",
+            self.ssl.then_some(self.first_client).flatten(),
+        );
+        put("login", self.login);
+        put("first_answer", self.first_answer);
+        put("outcome", self.done.as_ref().map(|d| d.0));
+        put("fin_client", self.fin[0]);
+        put("fin_server", self.fin[1]);
+        put("rst_client", self.rst[0]);
+        put("rst_server", self.rst[1]);
+        m
+    }
+
+    fn add_evidence(&self, r: &mut ConnectionRecord, vantage: Vantage, ev: &mut Vec<String>) {
+        for (d, name) in [(0, "client to server"), (1, "server to client")] {
+            if self.retrans[d] > 0 {
+                ev.push(format!(
+                    "{} retransmitted segment(s) {name}",
+                    self.retrans[d]
+                ));
+            }
+            if self.max_unacked[d] >= Duration::from_millis(200) {
+                ev.push(format!(
+                    "{name} data waited {:.2} s for its ACK",
+                    self.max_unacked[d].as_secs_f64()
+                ));
+            }
+        }
+        if self.syn_count > 1 {
+            ev.push(format!("{} SYN retransmission(s)", self.syn_count - 1));
+        }
+        if self.zero_windows > 0 {
+            ev.push(format!(
+                "{} zero-window advertisement(s)",
+                self.zero_windows
+            ));
+        }
+        if self.capture_loss > 0 {
+            ev.push(format!(
+                "the capture lost bytes of this connection {} time(s) (gaps or snaplen)",
+                self.capture_loss
+            ));
+        }
+        match vantage {
+            Vantage::NearServer if r.verdict == Verdict::ServerTimeout => ev.push(
+                "captured near the server: packets lost between the client and this point are invisible here, so the login may have been sent in time"
+                    .into(),
+            ),
+            Vantage::NearClient => ev.push("captured near the client (SYN to SYN-ACK holds the round trip)".into()),
+            Vantage::NearServer => ev.push("captured near the server (SYN-ACK to ACK holds the round trip)".into()),
+            Vantage::Unknown => {}
+        }
+        r.evidence.append(ev);
+    }
+}
