@@ -49,6 +49,26 @@ record() { # NAME DESCRIPTION COMMAND...
   printf '%s\t%s\n' "$name" "$port" >> "$tmp/ports.tsv"
 }
 
+# Expected verdicts, one line per connection or capture:
+#   capture  key  verdict  connect_timeout_s  wait_timeout_s
+# key: all (every connection of the capture), stream=N, client=IP:PORT, or
+# rest (every connection no other line names).
+# Where the probe drives the client, its own records (the client's view)
+# give the expected verdict of each of its connections.
+expect() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >> "$tmp/expected.tsv"; }
+expect_from_probe() { # NAME CONNECT_TIMEOUT WAIT_TIMEOUT JSONL
+  python3 - "$@" >> "$tmp/expected.tsv" <<'PY'
+import json, sys
+name, ct, wt, path = sys.argv[1:5]
+for line in open(path):
+    r = json.loads(line)
+    if r["type"] == "connection" and r.get("client"):
+        print(f"{name}\tclient={r['client']}\t{r['verdict']}\t{ct}\t{wt}")
+PY
+}
+hp=target/release/handshake-probe
+cargo build --quiet --release -p handshake-probe
+
 record cli-native-query "mariadb CLI (no TLS), mysql_native_password login, db=fxdb, SELECT @@connect_timeout, SHOW GLOBAL STATUS LIKE 'Aborted%', quit" \
   cli --skip-ssl -ufx_native -pfx-native-pw fxdb -e "SELECT @@connect_timeout; SHOW GLOBAL STATUS LIKE 'Aborted%'"
 record pymysql-native "PyMySQL 1.1 (no TLS), mysql_native_password login, SELECT 1, quit" \
@@ -65,7 +85,7 @@ record compressed-query "mariadb CLI with --compress: zlib compressed protocol a
   cli --skip-ssl --compress -ufx_native -pfx-native-pw -e "SELECT REPEAT('x',500)"
 # max_connections=10: the 10 sessions held open (the 10th login gets ERR
 # 1040 after the login), then one more gets ERR 1040 in place of the greeting.
-record too-many-connections "11 PyMySQL sessions held open against max_connections=10: ERR 1040 after a login, then ERR 1040 in place of the greeting" \
+record too-many-connections "12 PyMySQL sessions tried against max_connections=10 as a user with all privileges: 11 logins succeed (MariaDB keeps one extra connection for SUPER), the 12th gets ERR 1040 in place of the greeting" \
   python3 - "$port" <<'PY'
 import sys, pymysql, socket
 port = int(sys.argv[1])
@@ -77,15 +97,92 @@ for _ in range(12):
         pass
 PY
 
+for n in cli-native-query pymysql-native auth-switch-ed25519 auth-switch-native tls-login compressed-query; do
+  expect "$n" all ok 10 0
+done
+expect wrong-password all auth_failed 10 0
+expect too-many-connections stream=11 refused 10 0
+for i in $(seq 0 10); do expect too-many-connections "stream=$i" ok 10 0; done
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
+
+# --- A second server for the faults: connect_timeout=2, wait_timeout=2,
+# max_allowed_packet=16K (the values MariaDB 10.11 clamps to, or near).
+bash scripts/private-mariadb.sh start "$tmp/faults" --connect-timeout=2 --wait-timeout=2 \
+  --max-allowed-packet=16384 >/dev/null
+port=$(cat "$tmp/faults/port")
+record late-login "handshake-probe --login-delay 3s against connect_timeout=2: MariaDB resets each connection 2 s after its greeting, before the login (MySQL bug #28359)" \
+  sh -c "$hp -n 3 -c 3 --login-delay 3s -u hsp_native --password=native-secret --ssl-mode DISABLED --no-server-status --connect-timeout 2s --format jsonl 127.0.0.1:$port > $tmp/late-login.jsonl"
+expect_from_probe late-login 2 0 "$tmp/late-login.jsonl"
+record silent-client "a Python client that reads the greeting and never sends its login; connect_timeout=2: RST after 2 s" \
+  python3 -c "
+import socket, time
+s = socket.create_connection(('127.0.0.1', $port)); s.recv(1024); time.sleep(3.5); s.close()"
+expect silent-client all server_timeout 2 0
+record idle-timeout "PyMySQL logs in, stays silent 3 s, then COM_PING; wait_timeout=2: the server resets the session at 2 s" \
+  python3 -c "
+import time, pymysql
+c = pymysql.connect(host='127.0.0.1', port=$port, user='hsp_native', password='native-secret', ssl_disabled=True)
+time.sleep(3)
+c.ping(reconnect=False)"
+expect idle-timeout all idle_timeout 2 2
+record packet-too-large "PyMySQL sends a 64 KiB query against max_allowed_packet=16K: ERR 1153, then a reset" \
+  python3 -c "
+import pymysql
+c = pymysql.connect(host='127.0.0.1', port=$port, user='hsp_native', password='native-secret', ssl_disabled=True)
+c.cursor().execute('SELECT \'' + 'x' * 65536 + '\'')"
+expect packet-too-large all packet_too_large 2 2
+# The server stopped (SIGSTOP) for 1.5 s while the probe connects every 50 ms.
+record stopped-server "handshake-probe -n 30 --interval 50ms while mariadbd is stopped (SIGSTOP) for 1.5 s: greetings held up" \
+  sh -c "($hp -n 30 -c 2 --interval 50ms --slow 500ms -u hsp_native --password=native-secret --ssl-mode DISABLED --no-server-status --connect-timeout 2s --format jsonl 127.0.0.1:$port > $tmp/stopped.jsonl) &
+         p=\$!; sleep 0.3; kill -STOP $(cat "$tmp/faults/mariadbd.pid"); sleep 1.5; kill -CONT $(cat "$tmp/faults/mariadbd.pid"); wait \$p"
+expect_from_probe stopped-server 2 0 "$tmp/stopped.jsonl"
+# The same server killed (SIGKILL) while connections wait in their login delay.
+record killed-server "handshake-probe -n 12 -c 3 --login-delay 500ms; mariadbd is killed (SIGKILL) after 1.2 s: in-flight handshakes are cut, later SYNs refused" \
+  sh -c "($hp -n 12 -c 3 --login-delay 500ms -u hsp_native --password=native-secret --ssl-mode DISABLED --no-server-status --connect-timeout 2s --format jsonl 127.0.0.1:$port > $tmp/killed.jsonl) &
+         p=\$!; sleep 1.2; kill -KILL $(cat "$tmp/faults/mariadbd.pid"); wait \$p"
+expect_from_probe killed-server 2 0 "$tmp/killed.jsonl"
+# Its connections after the kill never got a local address: SYN, then RST.
+expect killed-server rest no_server 2 0
+bash scripts/private-mariadb.sh stop "$tmp/faults"
+
+# --- A blocked host: name resolution on (private hosts file, no DNS, in a
+# mount namespace of its own), max_connect_errors=2; 127.0.0.2 abandons
+# two handshakes, then the probe from 127.0.0.2 gets ERR 1129.
+mkdir -p "$tmp/blocked"
+printf '127.0.0.1 localhost\n127.0.0.2 hsp-client-two\n' > "$tmp/blocked/hosts"
+: > "$tmp/blocked/resolv.conf"
+mariadb-install-db --no-defaults --datadir="$tmp/blocked/data" --auth-root-authentication-method=normal --skip-test-db --user=root >/dev/null
+bport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+unshare -m sh -c "mount --bind '$tmp/blocked/hosts' /etc/hosts && mount --bind '$tmp/blocked/resolv.conf' /etc/resolv.conf && exec /usr/sbin/mariadbd --no-defaults --datadir='$tmp/blocked/data' --socket='$tmp/blocked/sock' --port=$bport --bind-address=127.0.0.1 --user=root --skip-log-bin --max-connect-errors=2 --log-error='$tmp/blocked/error.log'" &
+pids+=($!)
+for _ in $(seq 100); do mariadb --no-defaults --socket="$tmp/blocked/sock" -uroot -e 'select 1' >/dev/null 2>&1 && break; sleep 0.2; done
+# Without an account for other hosts, 127.0.0.2 would get ERR 1130 instead
+# of a greeting, and nothing would count toward max_connect_errors.
+mariadb --no-defaults --socket="$tmp/blocked/sock" -uroot -e "CREATE USER hsp_native@'%' IDENTIFIED BY 'native-secret'"
+port=$bport
+record blocked-host "from 127.0.0.2 (name resolution on, max_connect_errors=2): two handshakes abandoned after the greeting reach the limit (MariaDB 10.11 blocks at max_connect_errors, not above it), then ERR 1129 in place of the greeting" \
+  sh -c "python3 -c \"
+import socket, time
+for _ in range(2):
+    s = socket.socket(); s.bind(('127.0.0.2', 0)); s.connect(('127.0.0.1', $bport)); s.recv(1024); s.close(); time.sleep(0.1)
+\"; $hp -n 1 --bind 127.0.0.2 --ssl-mode DISABLED --format jsonl 127.0.0.1:$bport > $tmp/blocked.jsonl"
+expect blocked-host all client_abort 10 0
+expect_from_probe blocked-host 10 0 "$tmp/blocked.jsonl"
+
 mv "$tmp/ports.tsv" "$out/ports.tsv"
+mv "$tmp/expected.tsv" "$out/expected-verdicts.tsv"
 {
   echo "# fixtures/: real captures from a private MariaDB"
   echo
   echo "Recorded by \`scripts/record-fixtures.sh\` on $(date -u +%Y-%m-%d) from a private \`mariadbd\` ($version) on 127.0.0.1"
-  echo "(port in \`ports.tsv\`, max_connections=10, TLS with a throwaway CA), with \`tcpdump -i lo -s 0\` (Linux cooked or"
+  echo "(port in \`ports.tsv\`; the first eight: max_connections=10, TLS with a throwaway CA; the fault captures: servers of"
+  echo "their own with the options named below), with \`tcpdump -i lo -s 0\` (Linux cooked or"
   echo "Ethernet-style loopback link type, as tcpdump chooses). Clients: the mariadb CLI ($(mariadb --version | head -c 60)...)"
   echo "and PyMySQL $(python3 -c 'import pymysql;print(pymysql.__version__)'). Passwords are throwaway test values."
   echo "\`NAME.pcap.tshark.txt\` is the tshark oracle, made with the command in ../shared/captures/public/PROVENANCE.md."
+  echo
+  echo "\`expected-verdicts.tsv\` holds the verdict each connection must get (capture, key, verdict, connect_timeout and"
+  echo "wait_timeout in seconds for the rules, 0 for unknown); where handshake-probe drove the client, its own records give them."
   echo
   echo "| file | how it was made |"
   echo "| --- | --- |"

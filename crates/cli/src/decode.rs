@@ -13,11 +13,10 @@
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use hsp_core::{ConnectionRecord, Params, Stats};
-use hsp_pcap::{Follower, PcapFile, slice_tcp};
+use hsp_pcap::{Follower, PcapFile, analyze_file, slice_tcp};
 use hsp_wire::observer::{Notice, ObserverConfig, ObserverEvent};
 use serde::Serialize;
 
@@ -115,59 +114,36 @@ fn analyze(args: &DecodeArgs, ports: &[u16]) -> Result<ExitCode> {
     let mut out = BufWriter::new(stdout.lock());
     let mut stats = Stats::default();
     let mut totals = CaptureTotals::default();
+    let mut write_error = None;
     for path in &args.files {
-        let mut file = match PcapFile::open(path) {
-            Ok(f) => f,
+        let result = analyze_file(path, ports, &params, |r| {
+            stats.record(&r);
+            if write_error.is_none()
+                && let Err(e) = write_connection(&mut out, &r, args)
+            {
+                write_error = Some(e);
+            }
+        });
+        match result {
+            Ok(t) => {
+                totals.files += 1;
+                totals.records += t.records;
+                totals.tcp_segments += t.tcp_segments;
+                totals.span_s += t.span.as_secs_f64();
+                totals.evicted += t.evicted;
+                if let Some(d) = t.damaged {
+                    eprintln!("warning: {d}; every connection decoded before it was reported");
+                    totals.damaged.push(d);
+                }
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 totals.unreadable.push(e.to_string());
-                continue;
             }
-        };
-        totals.files += 1;
-        let dlt = file.linktype();
-        let mut follower = Follower::new(ports.to_vec(), ObserverConfig::default());
-        let mut events = Vec::new();
-        let mut first = None;
-        let mut last = Duration::ZERO;
-        let mut emit =
-            |follower: &mut Follower, start: Duration, out: &mut BufWriter<_>| -> Result<()> {
-                for f in follower.drain_finished() {
-                    let mut r = f.track.record(f.conn, f.endpoints, start, &params);
-                    if f.evicted {
-                        r.evidence
-                            .push("evicted: idle for over an hour of capture time".into());
-                    }
-                    stats.record(&r);
-                    write_connection(out, &r, args)?;
-                }
-                Ok(())
-            };
-        loop {
-            let rec = match file.next_record() {
-                Ok(Some(rec)) => rec,
-                Ok(None) => break,
-                Err(e) => {
-                    eprintln!("warning: {e}; the connections decoded so far follow");
-                    totals.damaged.push(e.to_string());
-                    break;
-                }
-            };
-            totals.records += 1;
-            let t0 = *first.get_or_insert(rec.ts);
-            last = rec.ts;
-            let Some(seg) = slice_tcp(dlt, rec.data) else {
-                continue;
-            };
-            totals.tcp_segments += 1;
-            events.clear();
-            follower.on_segment(&seg, rec.ts, rec.frame, &mut events);
-            emit(&mut follower, t0, &mut out)?;
         }
-        follower.finish();
-        totals.evicted += follower.evicted();
-        emit(&mut follower, first.unwrap_or_default(), &mut out)?;
-        totals.span_s += last.saturating_sub(first.unwrap_or_default()).as_secs_f64();
+        if let Some(e) = write_error.take() {
+            return Err(e);
+        }
     }
     let summary = stats.summary();
     match args.format {

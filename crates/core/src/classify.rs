@@ -244,13 +244,13 @@ pub fn classify(f: &Facts, p: &Params) -> Classification {
     let near = f.phases.iter().any(|(ph, d)| {
         ph != Phase::Command && p.connect_timeout > Duration::ZERO && d * 2 > p.connect_timeout
     });
+    let (verdict, phase) = decide(f, p, &mut evidence);
     if near {
         evidence.push(format!(
             "a phase took more than half of connect_timeout ({})",
             secs(p.connect_timeout)
         ));
     }
-    let (verdict, phase) = decide(f, p, &mut evidence);
     Classification {
         verdict,
         party: verdict.party(),

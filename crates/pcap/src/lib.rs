@@ -18,11 +18,13 @@
 //! they count as gaps.
 #![warn(missing_docs)]
 
+mod analyze;
 mod follow;
 mod link;
 mod source;
 pub mod track;
 
+pub use analyze::{FileTotals, analyze_file};
 pub use follow::{ConnId, Endpoint, Finished, Follower, FollowerEvent};
 pub use link::{Segment, TcpFlags, slice_tcp};
 pub use source::{PcapError, PcapFile, Record};

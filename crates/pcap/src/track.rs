@@ -352,7 +352,12 @@ impl Track {
         {
             facts.phases.set(phase, end_at.saturating_sub(from));
         }
-        facts.phases.set(Phase::Total, end_at.saturating_sub(start));
+        // The handshake's total ends at its outcome, not at a later close
+        // of the session.
+        let total_end = self.done.as_ref().map_or(end_at, |d| d.0.0);
+        facts
+            .phases
+            .set(Phase::Total, total_end.saturating_sub(start));
         facts.server_wait = server_wait;
         facts.retransmits = self.retrans[0] + self.retrans[1] + self.syn_count.saturating_sub(1);
         facts.errno = close.map(|(_, _, reset)| if reset { 104 } else { 0 });
