@@ -169,6 +169,9 @@ for _ in range(2):
 expect blocked-host all client_abort 10 0
 expect_from_probe blocked-host 10 0 "$tmp/blocked.jsonl"
 
+kill "${pids[-1]}" 2>/dev/null || true
+bash scripts/record-netfaults.sh "$out" "$tmp/expected.tsv" "$tmp/ports.tsv" "$tmp/table.md"
+
 mv "$tmp/ports.tsv" "$out/ports.tsv"
 mv "$tmp/expected.tsv" "$out/expected-verdicts.tsv"
 {

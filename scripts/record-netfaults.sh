@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Network faults between namespaces, recorded at both ends of the same runs.
+# Called by record-fixtures.sh: record-netfaults.sh OUT EXPECTED PORTS TABLE
+#
+#   hsp-cl (10.77.1.2) --veth-- hsp-rt (router) --veth-- hsp-sv (10.77.2.2, mariadbd)
+#
+# The kernel here has no sch_netem, so faults are iptables rules in the
+# router's FORWARD chain: random loss (-m statistic), and blackholes (DROP
+# rules on packets that carry data, added and removed on a timer). tcpdump
+# runs in hsp-cl and hsp-sv at once: NAME-client.pcap and NAME-server.pcap
+# hold the same connections seen from each end. handshake-probe drives the
+# client; its own records are the expected verdicts of the client-side
+# captures. Everything created here (namespaces, processes) is removed here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$1 expected=$2 ports=$3 table=$4
+command -v iptables >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null
+hp=$PWD/target/release/handshake-probe
+tmp=$(mktemp -d /tmp/hsp-netfaults-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.5
+  for n in hsp-cl hsp-rt hsp-sv; do ip netns del "$n" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+for n in hsp-cl hsp-rt hsp-sv; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; done
+ip link add hsp-cl0 type veth peer name hsp-rtc
+ip link add hsp-sv0 type veth peer name hsp-rts
+ip link set hsp-cl0 netns hsp-cl; ip link set hsp-rtc netns hsp-rt
+ip link set hsp-sv0 netns hsp-sv; ip link set hsp-rts netns hsp-rt
+ip -n hsp-cl addr add 10.77.1.2/24 dev hsp-cl0; ip -n hsp-rt addr add 10.77.1.1/24 dev hsp-rtc
+ip -n hsp-sv addr add 10.77.2.2/24 dev hsp-sv0; ip -n hsp-rt addr add 10.77.2.1/24 dev hsp-rts
+for n in hsp-cl hsp-rt hsp-sv; do ip -n "$n" link set lo up; done
+ip -n hsp-cl link set hsp-cl0 up; ip -n hsp-sv link set hsp-sv0 up
+ip -n hsp-rt link set hsp-rtc up; ip -n hsp-rt link set hsp-rts up
+ip -n hsp-cl route add default via 10.77.1.1
+ip -n hsp-sv route add default via 10.77.2.1
+ip netns exec hsp-rt sysctl -qw net.ipv4.ip_forward=1
+
+mariadb-install-db --no-defaults --datadir="$tmp/data" --auth-root-authentication-method=normal --skip-test-db --user=root >/dev/null
+ip netns exec hsp-sv /usr/sbin/mariadbd --no-defaults --datadir="$tmp/data" --socket="$tmp/sock" --port=3306 \
+  --bind-address=10.77.2.2 --user=root --skip-name-resolve --skip-log-bin --connect-timeout=2 \
+  --innodb-buffer-pool-size=16M --log-error="$tmp/error.log" --pid-file="$tmp/pid" </dev/null >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 150); do mariadb --no-defaults --socket="$tmp/sock" -uroot -e 'select 1' >/dev/null 2>&1 && break; sleep 0.2; done
+mariadb --no-defaults --socket="$tmp/sock" -uroot -e \
+  "CREATE USER hsp_native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-secret'); GRANT ALL ON *.* TO hsp_native@'%';"
+ip netns exec hsp-cl ping -c1 -W2 10.77.2.2 >/dev/null
+
+fw() { ip netns exec hsp-rt iptables "$@"; }
+# Data-carrying packets only (pure ACKs, SYNs and RSTs are under 100 bytes).
+LOGIN_RULE=(FORWARD -p tcp -s 10.77.1.2 --dport 3306 -m length --length 100:65535 -j DROP)
+GREETING_RULE=(FORWARD -p tcp -d 10.77.1.2 --sport 3306 -m length --length 100:65535 -j DROP)
+
+# NAME DESCRIPTION SERVER_SIDE_EXPECTATION PROBE_ARGS... -- run with faults set up by $setup/$teardown
+netrun() {
+  local name=$1 desc=$2 server_expect=$3; shift 3
+  ip netns exec hsp-cl tcpdump -i hsp-cl0 -U -s 0 -w "$out/$name-client.pcap" tcp port 3306 2>/dev/null &
+  local t1=$!
+  ip netns exec hsp-sv tcpdump -i hsp-sv0 -U -s 0 -w "$out/$name-server.pcap" tcp port 3306 2>/dev/null &
+  local t2=$!
+  sleep 1
+  eval "$setup"
+  ip netns exec hsp-cl "$hp" "$@" -u hsp_native --password=native-secret --ssl-mode DISABLED \
+    --no-server-status --connect-timeout 2s --timeout 15s --format jsonl 10.77.2.2:3306 > "$tmp/$name.jsonl" &
+  local p=$!
+  eval "$during"
+  wait "$p" || true
+  eval "$teardown"
+  sleep 1
+  kill "$t1" "$t2"; wait "$t1" "$t2" 2>/dev/null || true
+  for side in client server; do
+    printf '| %s-%s.pcap | %s; captured at the %s |\n' "$name" "$side" "$desc" "$side" >> "$table"
+    printf '%s-%s\t3306\n' "$name" "$side" >> "$ports"
+  done
+  python3 - "$name-client" "$tmp/$name.jsonl" >> "$expected" <<'PY'
+import json, sys
+name, path = sys.argv[1:3]
+for line in open(path):
+    r = json.loads(line)
+    if r["type"] == "connection" and r.get("client"):
+        print(f"{name}\tclient={r['client']}\t{r['verdict']}\t2\t0")
+PY
+  printf '%s-server\tall\t%s\t2\t0\n' "$name" "$server_expect" >> "$expected"
+}
+
+# Random loss both ways: some handshakes survive with retransmissions, some
+# reach the server's connect_timeout. From the server's side, loss must
+# never be blamed on the server.
+setup='fw -A FORWARD -m statistic --mode random --probability 0.25 -j DROP'
+during=':'
+teardown='fw -F FORWARD'
+netrun net-loss "25% random loss both ways in the router, 40 probe handshakes 4 at a time" \
+  'ok|network_stall|server_timeout|client_slow' -n 40 -c 4
+
+# The client's login blackholed for 3 s: retransmitted, never acknowledged,
+# and the server resets at connect_timeout=2. Near the client that is a
+# network stall; near the server, a login that never came.
+setup='fw -A "${LOGIN_RULE[@]}"'
+during='sleep 3; fw -D "${LOGIN_RULE[@]}"'
+teardown=':'
+netrun net-login-blackhole "client-to-server data dropped for 3 s (the login), connect_timeout=2" \
+  'server_timeout' -n 2 -c 2
+
+# The greeting blackholed for 1.5 s (less than connect_timeout): it arrives
+# late, by retransmission, and the login still makes it in time.
+setup='fw -A "${GREETING_RULE[@]}"'
+during='sleep 1.5; fw -D "${GREETING_RULE[@]}"'
+netrun net-greeting-blackhole-short "server-to-client data dropped for 1.5 s (the greeting), connect_timeout=2" \
+  'network_stall' -n 2 -c 2
+
+# The greeting blackholed for 3 s (more than connect_timeout): the server
+# gives up before the client ever sees it. The client sees only a reset;
+# the server's capture shows its greeting retransmitted, never acknowledged.
+setup='fw -A "${GREETING_RULE[@]}"'
+during='sleep 3; fw -D "${GREETING_RULE[@]}"'
+netrun net-greeting-blackhole-long "server-to-client data dropped for 3 s (the greeting), connect_timeout=2" \
+  'network_stall' -n 2 -c 2
+echo "record-netfaults: recorded 4 runs at both ends"
