@@ -50,6 +50,8 @@ pub struct TcpEvidence {
     pub handshake_rtt_us: Option<u64>,
     /// SYNs beyond the first.
     pub syn_retransmits: u32,
+    /// SYN-ACKs beyond the first (the SYN-ACK or the handshake's ACK was lost).
+    pub syn_ack_retransmits: u32,
     /// Retransmitted data segments, client to server.
     pub retransmits_c2s: u32,
     /// Retransmitted data segments, server to client.

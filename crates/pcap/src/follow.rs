@@ -12,6 +12,10 @@ use crate::track::Track;
 /// Closed connections are kept this long (capture time) so that their
 /// trailing ACKs keep their stream number; then forgotten.
 const TOMBSTONE_TTL: Duration = Duration::from_secs(60);
+/// A closed connection is reported this long (capture time) after its
+/// close, so that what still trickles in (a login after the server's RST,
+/// retransmissions) is decoded and noted first.
+const LINGER: Duration = Duration::from_secs(2);
 /// How often (in segments) idle connections are swept.
 const SWEEP_EVERY: u64 = 65_536;
 
@@ -59,6 +63,7 @@ struct Conn {
     observer: Option<Observer>,
     track: Option<Box<Track>>,
     reported: bool,
+    closed_at: Option<Duration>,
     last_seen: Duration,
 }
 
@@ -71,6 +76,7 @@ impl Conn {
             observer: None,
             track: None,
             reported: false,
+            closed_at: None,
             last_seen: at,
         }
     }
@@ -84,6 +90,7 @@ pub struct Follower {
     server_ports: Vec<u16>,
     cfg: ObserverConfig,
     finished: Vec<Finished>,
+    closing: std::collections::VecDeque<(Duration, (SocketAddr, SocketAddr))>,
     idle_bound: Duration,
     segments: u64,
     evicted: u64,
@@ -111,6 +118,7 @@ impl Follower {
             server_ports,
             cfg,
             finished: Vec::new(),
+            closing: std::collections::VecDeque::new(),
             idle_bound: Duration::from_secs(3600),
             segments: 0,
             evicted: 0,
@@ -152,6 +160,35 @@ impl Follower {
                 evicted: false,
             }));
         self.conns.clear();
+        self.closing.clear();
+    }
+
+    /// Reports connections closed more than [`LINGER`] ago.
+    fn report_closed(&mut self, now: Duration) {
+        while let Some(&(closed, k)) = self.closing.front() {
+            if now.saturating_sub(closed) < LINGER {
+                return;
+            }
+            self.closing.pop_front();
+            let Some(conn) = self.conns.get_mut(&k) else {
+                continue;
+            };
+            if conn.reported || conn.closed_at != Some(closed) {
+                continue;
+            }
+            conn.reported = true;
+            conn.observer = None;
+            if let (Some(ep), Some(track)) = (conn.endpoints, conn.track.take())
+                && track.worth_reporting()
+            {
+                self.finished.push(Finished {
+                    conn: conn.id,
+                    endpoints: ep,
+                    track,
+                    evicted: false,
+                });
+            }
+        }
     }
 
     fn sweep(&mut self, now: Duration) {
@@ -201,6 +238,7 @@ impl Follower {
         if self.segments.is_multiple_of(SWEEP_EVERY) {
             self.sweep(at);
         }
+        self.report_closed(at);
         let k = key(seg.src, seg.dst);
         let next_id = &mut self.next_id;
         let conn = self.conns.entry(k).or_insert_with(|| {
@@ -286,8 +324,13 @@ impl Follower {
         } else if seg.flags.syn {
             conn.next[d] = Some(start);
         }
+        // A FIN takes one sequence number, right after its payload; one
+        // that arrives ahead of missing data (reordered) must not move the
+        // edge, or the late data would be read one byte off.
+        let fin_seq = start.wrapping_add(seg.payload.len() as u32);
         if seg.flags.fin
             && let Some(n) = conn.next[d].as_mut()
+            && *n == fin_seq
         {
             *n = n.wrapping_add(1);
         }
@@ -295,18 +338,9 @@ impl Follower {
             for e in &events {
                 t.on_event(e, frame);
             }
-            if t.closed() && !conn.reported {
-                conn.reported = true;
-                conn.observer = None;
-                let track = conn.track.take().expect("tracked");
-                if track.worth_reporting() {
-                    self.finished.push(Finished {
-                        conn: conn.id,
-                        endpoints: ep,
-                        track,
-                        evicted: false,
-                    });
-                }
+            if t.closed() && conn.closed_at.is_none() {
+                conn.closed_at = Some(at);
+                self.closing.push_back((at, k));
             }
         }
         out.extend(events.into_iter().map(|event| FollowerEvent {

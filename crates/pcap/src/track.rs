@@ -35,6 +35,7 @@ pub struct Track {
     syn: Option<At>,
     syn_count: u32,
     synack: Option<At>,
+    synack_count: u32,
     established: Option<At>,
     high: [Option<u32>; 2],
     retrans: [u32; 2],
@@ -63,6 +64,7 @@ pub struct Track {
     auth_rounds: u32,
     mysql: bool,
     quit: bool,
+    after_close: Vec<String>,
 }
 
 fn idx(d: Direction) -> usize {
@@ -91,6 +93,7 @@ impl Track {
             self.syn_count += 1;
             self.syn.get_or_insert((at, frame));
         } else if f.syn && f.ack {
+            self.synack_count += 1;
             self.synack.get_or_insert((at, frame));
         } else if f.ack && d == 0 && self.synack.is_some() && self.established.is_none() {
             self.established = Some((at, frame));
@@ -112,9 +115,11 @@ impl Track {
             let end = start.wrapping_add(seg.payload.len() as u32);
             match self.high[d] {
                 Some(h) if !after(end, h) => {
-                    // A keep-alive probe re-sends one byte below the edge.
+                    // A keep-alive probe re-sends one byte below the edge;
+                    // retransmissions after the handshake's outcome do not
+                    // explain it (the probe reads TCP_INFO at that moment too).
                     let keepalive = seg.payload.len() == 1 && start == h.wrapping_sub(1);
-                    if !keepalive {
+                    if !keepalive && self.done.is_none() && !self.closed() {
                         self.retrans[d] += 1;
                     }
                 }
@@ -153,6 +158,19 @@ impl Track {
             },
             ObserverEvent::Milestone { at, milestone, .. } => {
                 let here = (*at, frame);
+                if let Some((_, closed, _)) = self.first_close()
+                    && self.rst.iter().any(Option::is_some)
+                {
+                    // After a reset nothing changes the outcome; a login
+                    // that arrives now is the bug #28359 signature.
+                    if let Milestone::Login { .. } = milestone {
+                        self.after_close.push(format!(
+                            "the client's login arrived {:.2} s after the connection was reset (frame {frame})",
+                            at.saturating_sub(closed.0).as_secs_f64()
+                        ));
+                    }
+                    return;
+                }
                 self.on_milestone(milestone, here);
             }
         }
@@ -359,7 +377,10 @@ impl Track {
             .phases
             .set(Phase::Total, total_end.saturating_sub(start));
         facts.server_wait = server_wait;
-        facts.retransmits = self.retrans[0] + self.retrans[1] + self.syn_count.saturating_sub(1);
+        facts.retransmits = self.retrans[0]
+            + self.retrans[1]
+            + self.syn_count.saturating_sub(1)
+            + self.synack_count.saturating_sub(1);
         facts.errno = close.map(|(_, _, reset)| if reset { 104 } else { 0 });
         facts.server_message.clone_from(&self.err_message);
 
@@ -402,6 +423,7 @@ impl Track {
             vantage,
             handshake_rtt_us: rtt.map(micros),
             syn_retransmits: self.syn_count.saturating_sub(1),
+            syn_ack_retransmits: self.synack_count.saturating_sub(1),
             retransmits_c2s: self.retrans[0],
             retransmits_s2c: self.retrans[1],
             max_unacked_c2s_us: micros(self.max_unacked[0]),
@@ -583,6 +605,12 @@ impl Track {
         if self.syn_count > 1 {
             ev.push(format!("{} SYN retransmission(s)", self.syn_count - 1));
         }
+        if self.synack_count > 1 {
+            ev.push(format!(
+                "{} SYN-ACK retransmission(s): the client's SYN-ACK or its ACK was lost",
+                self.synack_count - 1
+            ));
+        }
         if self.zero_windows > 0 {
             ev.push(format!(
                 "{} zero-window advertisement(s)",
@@ -604,6 +632,7 @@ impl Track {
             Vantage::NearServer => ev.push("captured near the server (SYN-ACK to ACK holds the round trip)".into()),
             Vantage::Unknown => {}
         }
+        ev.extend(self.after_close.iter().cloned());
         r.evidence.append(ev);
     }
 }

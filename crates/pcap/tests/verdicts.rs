@@ -5,7 +5,9 @@
 //! idle session past wait_timeout, a packet over max_allowed_packet, a
 //! stopped server, a killed server, a blocked host. Where the probe drove
 //! the client, its own records are the expectation: the capture decoder
-//! must reach the verdict the client reached.
+//! must reach the verdict the client reached. A verdict `a|b` allows
+//! either (random loss seen from the server's side, where the decoder
+//! must only never blame the server).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,7 +103,7 @@ fn every_fixture_connection_gets_its_expected_verdict() {
                 continue;
             };
             checked += 1;
-            if r.verdict.name() != e.verdict {
+            if !e.verdict.split('|').any(|v| v == r.verdict.name()) {
                 wrong.push(format!(
                     "{name}: stream {:?} {:?}: expected {}, got {} ({}) {:?}",
                     r.stream, r.client, e.verdict, r.verdict, r.outcome, r.evidence
