@@ -47,8 +47,11 @@ fn records(o: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// A capture record: its 16-byte header and its bytes.
+type PcapRecord = (Vec<u8>, Vec<u8>);
+
 /// (global header, records) of a classic little-endian pcap.
-fn split(bytes: &[u8]) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
+fn split(bytes: &[u8]) -> (Vec<u8>, Vec<PcapRecord>) {
     let mut recs = Vec::new();
     let mut at = 24;
     while at + 16 <= bytes.len() {
@@ -60,7 +63,7 @@ fn split(bytes: &[u8]) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
     (bytes[..24].to_vec(), recs)
 }
 
-fn join(global: &[u8], recs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+fn join(global: &[u8], recs: &[PcapRecord]) -> Vec<u8> {
     let mut out = global.to_vec();
     for (h, d) in recs {
         out.extend_from_slice(h);
@@ -78,7 +81,7 @@ fn a_truncated_file_warns_with_the_frame_and_keeps_what_was_decoded() {
     let keep: usize = recs[..149].iter().map(|(h, d)| h.len() + d.len()).sum();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("truncated.pcap");
-    std::fs::write(&path, &[&global[..], &bytes[24..24 + keep + 20]].concat()).unwrap();
+    std::fs::write(&path, [&global[..], &bytes[24..24 + keep + 20]].concat()).unwrap();
     let o = decode(&path, &["--format", "jsonl", "--port", &port_of(name)]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -176,17 +179,15 @@ fn a_capture_starting_mid_connection_is_incomplete_never_guessed() {
     assert_eq!(c["verdict"], "incomplete", "{c}");
 }
 
-/// A raw-IPv4 (LINKTYPE_RAW) TCP segment.
-fn segment(
-    src: [u8; 4],
-    sport: u16,
-    dst: [u8; 4],
-    dport: u16,
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    payload: &[u8],
-) -> Vec<u8> {
+/// One endpoint of the synthetic connection.
+#[derive(Clone, Copy)]
+struct Host {
+    ip: [u8; 4],
+    port: u16,
+}
+
+/// A raw-IPv4 (LINKTYPE_RAW) TCP segment from `a` to `b`.
+fn segment(a: Host, b: Host, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     let total = 40 + payload.len();
     let mut p = vec![
         0x45,
@@ -202,10 +203,10 @@ fn segment(
         0,
         0,
     ];
-    p.extend_from_slice(&src);
-    p.extend_from_slice(&dst);
-    p.extend_from_slice(&sport.to_be_bytes());
-    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&a.ip);
+    p.extend_from_slice(&b.ip);
+    p.extend_from_slice(&a.port.to_be_bytes());
+    p.extend_from_slice(&b.port.to_be_bytes());
     p.extend_from_slice(&seq.to_be_bytes());
     p.extend_from_slice(&ack.to_be_bytes());
     p.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
@@ -215,7 +216,14 @@ fn segment(
 
 #[test]
 fn garbage_on_port_3306_is_decoded_without_panic_into_one_record() {
-    let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let c = Host {
+        ip: [10, 0, 0, 1],
+        port: 40000,
+    };
+    let s = Host {
+        ip: [10, 0, 0, 2],
+        port: 3306,
+    };
     let mut junk = Vec::new();
     let mut x: u32 = 12345;
     for _ in 0..3000 {
@@ -223,13 +231,13 @@ fn garbage_on_port_3306_is_decoded_without_panic_into_one_record() {
         junk.push((x >> 16) as u8);
     }
     let pkts = [
-        segment(c, 40000, s, 3306, 100, 0, 0x02, &[]),
-        segment(s, 3306, c, 40000, 500, 101, 0x12, &[]),
-        segment(c, 40000, s, 3306, 101, 501, 0x10, &[]),
-        segment(s, 3306, c, 40000, 501, 101, 0x18, &junk[..1400]),
-        segment(c, 40000, s, 3306, 101, 1901, 0x18, &junk[1400..2800]),
-        segment(s, 3306, c, 40000, 1901, 1501, 0x19, &junk[2800..]),
-        segment(c, 40000, s, 3306, 1501, 2102, 0x11, &[]),
+        segment(c, s, 100, 0, 0x02, &[]),
+        segment(s, c, 500, 101, 0x12, &[]),
+        segment(c, s, 101, 501, 0x10, &[]),
+        segment(s, c, 501, 101, 0x18, &junk[..1400]),
+        segment(c, s, 101, 1901, 0x18, &junk[1400..2800]),
+        segment(s, c, 1901, 1501, 0x19, &junk[2800..]),
+        segment(c, s, 1501, 2102, 0x11, &[]),
     ];
     let mut file = Vec::new();
     for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
