@@ -36,7 +36,7 @@ fn decode(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut n = 0u32;
-                analyze_file(&path, &[port], &Params::default(), |r| {
+                analyze_file(&path, &[port], None, &Params::default(), |r| {
                     black_box(r);
                     n += 1;
                 })

@@ -209,7 +209,7 @@ pub(crate) struct ProbeArgs {
 /// MySQL packet instead, as Wireshark does.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DecodeArgs {
-    /// Capture files (pcap or pcapng).
+    /// Capture files (pcap or pcapng); `-` reads standard input.
     #[arg(required = true)]
     pub(crate) files: Vec<PathBuf>,
     /// The server's connect_timeout, for the rules.
@@ -224,6 +224,12 @@ pub(crate) struct DecodeArgs {
     /// Only the summary, not a line per connection (text format).
     #[arg(short = 'q', long)]
     pub(crate) quiet: bool,
+    /// Keep only packets matching this BPF expression (tcpdump syntax).
+    #[arg(long, value_name = "BPF")]
+    pub(crate) filter: Option<String>,
+    /// Write the output to this file instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
     /// List every MySQL packet (frame, time, stream, direction, sequence id,
     /// length, kind and a Wireshark-style summary).
     #[arg(long)]

@@ -69,11 +69,10 @@ pub(crate) fn run(args: &DecodeArgs) -> Result<ExitCode> {
     if args.format == Format::Json {
         bail!("--format json is a summary; with --packets use --format jsonl");
     }
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = output_writer(args)?;
     let mut failed = false;
     for path in &args.files {
-        if let Err(e) = decode_file(path, &ports, args.format, &mut out) {
+        if let Err(e) = decode_file(path, &ports, args, &mut out) {
             out.flush().ok();
             if e.downcast_ref::<std::io::Error>().is_some() {
                 return Err(e);
@@ -88,6 +87,95 @@ pub(crate) fn run(args: &DecodeArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn output_writer(args: &DecodeArgs) -> Result<BufWriter<Box<dyn Write>>> {
+    let w: Box<dyn Write> = match &args.output {
+        Some(p) => {
+            Box::new(std::fs::File::create(p).with_context(|| format!("-o {}", p.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    Ok(BufWriter::new(w))
+}
+
+/// Patterns worth a sentence of their own in the summary, gathered from
+/// the records as they stream by (counts and a few numbers, nothing kept).
+#[derive(Debug, Default)]
+struct Patterns {
+    stalled_then_closed: Vec<f64>,
+    timeouts_near_server: u64,
+    timeouts: Vec<f64>,
+    greeting_lost: u64,
+    capture_loss: u64,
+}
+
+impl Patterns {
+    fn add(&mut self, r: &ConnectionRecord) {
+        let Some(tcp) = &r.tcp else { return };
+        if tcp.capture_loss > 0 {
+            self.capture_loss += 1;
+        }
+        let total = r
+            .phases_us
+            .get(hsp_core::Phase::Total)
+            .map_or(0.0, |d| d.as_secs_f64());
+        match r.verdict {
+            hsp_core::Verdict::NetworkStall if tcp.closed_by == Some("server") => {
+                self.stalled_then_closed.push(total);
+                if tcp.retransmits_s2c > 0 && r.phase == hsp_core::Phase::ClientReply {
+                    self.greeting_lost += 1;
+                }
+            }
+            hsp_core::Verdict::ServerTimeout => {
+                self.timeouts.push(total);
+                if tcp.vantage == hsp_core::record::Vantage::NearServer {
+                    self.timeouts_near_server += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn sentences(&self) -> Vec<String> {
+        let median = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        if !self.stalled_then_closed.is_empty() {
+            out.push(format!(
+                "{} connection(s) were closed by the server (median {:.1} s into the handshake) while data was being retransmitted: network loss between client and server, not the server{}",
+                self.stalled_then_closed.len(),
+                median(&self.stalled_then_closed),
+                if self.greeting_lost > 0 {
+                    format!("; in {} of them the server's greeting never got through", self.greeting_lost)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if !self.timeouts.is_empty() {
+            out.push(format!(
+                "{} connection(s) were dropped by the server at connect_timeout (median {:.1} s) because no login reached it: a late client, or loss on the way{}",
+                self.timeouts.len(),
+                median(&self.timeouts),
+                if self.timeouts_near_server > 0 {
+                    format!("; {} of them were captured near the server, which cannot see packets lost before it: capture at the client to tell", self.timeouts_near_server)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if self.capture_loss > 0 {
+            out.push(format!(
+                "{} connection(s) have bytes the capture missed (gaps or snaplen): their packets are not decoded across the gap",
+                self.capture_loss
+            ));
+        }
+        out
+    }
 }
 
 /// Totals over the files of one `decode` run.
@@ -110,14 +198,15 @@ fn analyze(args: &DecodeArgs, ports: &[u16]) -> Result<ExitCode> {
         wait_timeout: args.wait_timeout,
         access_denied_expected: false,
     };
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = output_writer(args)?;
     let mut stats = Stats::default();
+    let mut patterns = Patterns::default();
     let mut totals = CaptureTotals::default();
     let mut write_error = None;
     for path in &args.files {
-        let result = analyze_file(path, ports, &params, |r| {
+        let result = analyze_file(path, ports, args.filter.as_deref(), &params, |r| {
             stats.record(&r);
+            patterns.add(&r);
             if write_error.is_none()
                 && let Err(e) = write_connection(&mut out, &r, args)
             {
@@ -173,7 +262,8 @@ fn analyze(args: &DecodeArgs, ports: &[u16]) -> Result<ExitCode> {
                 let _ = writeln!(o, "  damaged: {d}");
             }
             output::sections(&mut o, &summary, true);
-            let advice = output::advice(args.connect_timeout.as_secs_f64(), &summary);
+            let mut advice = patterns.sentences();
+            advice.extend(output::advice(args.connect_timeout.as_secs_f64(), &summary));
             if !advice.is_empty() {
                 let _ = writeln!(o);
                 for a in advice {
@@ -246,10 +336,14 @@ fn write_connection(out: &mut impl Write, r: &ConnectionRecord, args: &DecodeArg
 fn decode_file(
     path: &std::path::Path,
     ports: &[u16],
-    format: Format,
+    args: &DecodeArgs,
     out: &mut impl Write,
 ) -> Result<()> {
+    let format = args.format;
     let mut file = PcapFile::open(path)?;
+    if let Some(f) = &args.filter {
+        file.set_filter(f)?;
+    }
     let dlt = file.linktype();
     let mut follower = Follower::new(ports.to_vec(), ObserverConfig::default());
     let mut events = Vec::new();

@@ -188,6 +188,9 @@ pub(crate) fn text(meta: &RunMeta, s: &Summary, status: Option<&StatusReport>) -
 /// The sections probe and decode share: verdicts, errors, phases, the
 /// histogram, the slowest connections.
 pub(crate) fn sections(o: &mut String, s: &Summary, credentials: bool) {
+    if s.connections == 0 {
+        return;
+    }
     let _ = writeln!(o, "\nVerdicts");
     for v in Verdict::ALL {
         let n = s.verdicts.get(v.name()).copied().unwrap_or(0);

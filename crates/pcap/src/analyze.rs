@@ -35,10 +35,14 @@ pub struct FileTotals {
 pub fn analyze_file(
     path: &Path,
     ports: &[u16],
+    filter: Option<&str>,
     params: &Params,
     mut sink: impl FnMut(ConnectionRecord),
 ) -> Result<FileTotals, PcapError> {
     let mut file = PcapFile::open(path)?;
+    if let Some(f) = filter {
+        file.set_filter(f)?;
+    }
     let dlt = file.linktype();
     let mut follower = Follower::new(ports.to_vec(), ObserverConfig::default());
     let mut totals = FileTotals::default();

@@ -58,7 +58,8 @@ impl std::fmt::Debug for PcapFile {
 }
 
 impl PcapFile {
-    /// Opens a pcap or pcapng file with nanosecond timestamps.
+    /// Opens a pcap or pcapng file with nanosecond timestamps; `-` reads
+    /// standard input (libpcap's convention), so `tcpdump -w - | ...` works.
     pub fn open(path: &Path) -> Result<Self, PcapError> {
         let cap =
             pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano).map_err(|e| {
@@ -73,6 +74,15 @@ impl PcapFile {
             cap,
             linktype,
             frame: 0,
+        })
+    }
+
+    /// Keeps only the records that match the BPF `filter` (as tcpdump's
+    /// expression).
+    pub fn set_filter(&mut self, filter: &str) -> Result<(), PcapError> {
+        self.cap.filter(filter, true).map_err(|e| PcapError::Open {
+            path: self.path.clone(),
+            msg: format!("--filter '{filter}': {e}"),
         })
     }
 
