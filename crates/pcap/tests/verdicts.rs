@@ -82,7 +82,7 @@ fn every_fixture_connection_gets_its_expected_verdict() {
         let mut recs = Vec::new();
         let path = fixtures().join(format!("{name}.pcap"));
         let totals = analyze_file(&path, &[3306, port_of(name)], None, &params, |r| {
-            recs.push(r)
+            recs.push(r);
         })
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(totals.damaged.is_none(), "{name}: {:?}", totals.damaged);
