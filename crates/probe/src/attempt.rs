@@ -599,6 +599,12 @@ impl<'a> Attempt<'a> {
             ));
         }
         r.evidence.append(&mut self.evidence);
+        if r.verdict == hsp_core::Verdict::ServerSlow && r.phase == Phase::Greeting {
+            r.evidence.push(
+                "from the client, a greeting delayed by packet loss looks the same; a capture at the server tells them apart"
+                    .into(),
+            );
+        }
         tracing::debug!(
             id = r.id,
             verdict = r.verdict.name(),
