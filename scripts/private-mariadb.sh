@@ -16,11 +16,12 @@ start)
     echo "private-mariadb: mariadbd not found; run scripts/setup.sh" >&2; exit 1; }
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=normal \
+  mkdir -p "$dir/tmp"   # a private tmpdir: bootstraps sharing /tmp can delete each other's temp tables
+  TMPDIR="$dir/tmp" mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=normal \
     --skip-test-db --user=root >"$dir/install.log" 2>&1
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   /usr/sbin/mariadbd --no-defaults --datadir="$dir/data" --socket="$dir/mysqld.sock" --port="$port" \
-    --bind-address=127.0.0.1 --user=root --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
+    --tmpdir="$dir/tmp" --bind-address=127.0.0.1 --user=root --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
     --plugin-load-add=auth_ed25519 --innodb-buffer-pool-size=16M --skip-log-bin --skip-name-resolve \
     --max-connections=500 "$@" </dev/null >/dev/null 2>&1 &
   echo $! >"$dir/mariadbd.pid"

@@ -192,8 +192,15 @@ impl MariaDb {
             .tempdir()
             .expect("create a temporary directory");
         let data = dir.path().join("data");
+        // A private tmpdir: mariadbd names its temporary tables after its
+        // PID, and bootstraps running side by side in one /tmp have been
+        // seen to delete each other's (CI: "Error on delete of
+        // '/tmp/#sql-temptable-...'", then install-db fails).
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).expect("create the server's tmpdir");
         let mut cmd = Command::new(&install);
-        cmd.arg("--no-defaults")
+        cmd.env("TMPDIR", &tmp)
+            .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .args([
                 "--auth-root-authentication-method=normal",
@@ -209,6 +216,7 @@ impl MariaDb {
             "--no-defaults".into(),
             format!("--datadir={}", data.display()),
             format!("--socket={}", socket.display()),
+            format!("--tmpdir={}", tmp.display()),
             format!("--port={port}"),
             "--bind-address=127.0.0.1".into(),
             "--user=root".into(),
