@@ -89,14 +89,14 @@ pub(crate) fn run(args: &DecodeArgs) -> Result<ExitCode> {
     })
 }
 
-fn output_writer(args: &DecodeArgs) -> Result<BufWriter<Box<dyn Write>>> {
-    let w: Box<dyn Write> = match &args.output {
+fn output_writer(args: &DecodeArgs) -> Result<BufWriter<Box<dyn Write + Send>>> {
+    let w: Box<dyn Write + Send> = match &args.output {
         Some(p) => {
             Box::new(std::fs::File::create(p).with_context(|| format!("-o {}", p.display()))?)
         }
-        None => Box::new(std::io::stdout().lock()),
+        None => Box::new(std::io::stdout()),
     };
-    Ok(BufWriter::new(w))
+    Ok(BufWriter::with_capacity(1 << 16, w))
 }
 
 /// Patterns worth a sentence of their own in the summary, gathered from

@@ -164,7 +164,7 @@ pub struct ConnectionRecord {
     pub tcp: Option<TcpEvidence>,
     /// Frame numbers of the packets behind each event, for captures.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub frames: Option<std::collections::BTreeMap<&'static str, u64>>,
+    pub frames: Option<Frames>,
     /// A phase took more than half of `connect_timeout`.
     pub near_connect_timeout: bool,
     /// The facts behind the verdict.
@@ -213,4 +213,44 @@ impl ConnectionRecord {
     pub fn completed(&self) -> bool {
         self.outcome == End::Completed.name()
     }
+}
+
+/// Frame numbers (1-based capture records) of the packets behind each
+/// event of a decoded connection; absent events are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Frames {
+    /// The client's SYN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syn: Option<u64>,
+    /// The server's SYN-ACK.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syn_ack: Option<u64>,
+    /// The greeting (or the ERR in its place).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub greeting: Option<u64>,
+    /// The client's SSLRequest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_request: Option<u64>,
+    /// The login (HandshakeResponse).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login: Option<u64>,
+    /// The server's first answer to the login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_answer: Option<u64>,
+    /// The packet that decided the outcome (OK or ERR).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<u64>,
+    /// The client's FIN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fin_client: Option<u64>,
+    /// The server's FIN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fin_server: Option<u64>,
+    /// The client's RST.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rst_client: Option<u64>,
+    /// The server's RST.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rst_server: Option<u64>,
 }

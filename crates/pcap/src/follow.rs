@@ -65,6 +65,8 @@ struct Conn {
     reported: bool,
     closed_at: Option<Duration>,
     last_seen: Duration,
+    /// The client's initial sequence number, from its SYN.
+    isn: Option<u32>,
 }
 
 impl Conn {
@@ -78,14 +80,74 @@ impl Conn {
             reported: false,
             closed_at: None,
             last_seen: at,
+            isn: None,
         }
+    }
+}
+
+/// The flow table's hasher: a multiply-rotate hash (FxHash's round) over
+/// the two addresses, seeded per process. SipHash cost an eighth of the
+/// decoding time on a capture of short connections; a seed keeps a crafted
+/// capture from choosing collisions in advance.
+#[derive(Clone)]
+struct FlowHasher(u64);
+
+impl std::hash::Hasher for FlowHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.write_u64(u64::from_le_bytes(tail) ^ (rest.len() as u64) << 59);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+#[derive(Clone)]
+struct FlowHash(u64);
+
+impl std::hash::BuildHasher for FlowHash {
+    type Hasher = FlowHasher;
+    fn build_hasher(&self) -> FlowHasher {
+        FlowHasher(self.0)
+    }
+}
+
+impl FlowHash {
+    fn new() -> Self {
+        use std::hash::BuildHasher;
+        Self(std::collections::hash_map::RandomState::new().hash_one(0x6873_7000_u64))
     }
 }
 
 /// Follows every TCP connection of a capture; decodes those with a server
 /// port in the configured set.
 pub struct Follower {
-    conns: HashMap<(SocketAddr, SocketAddr), Conn>,
+    conns: HashMap<(SocketAddr, SocketAddr), Conn, FlowHash>,
+    /// Whether callers want the observer's events (packet listings), or
+    /// only the finished connections.
+    emit_events: bool,
+    scratch: Vec<ObserverEvent>,
     next_id: ConnId,
     server_ports: Vec<u16>,
     cfg: ObserverConfig,
@@ -113,7 +175,9 @@ impl Follower {
     /// A follower decoding MySQL on `server_ports`.
     pub fn new(server_ports: Vec<u16>, cfg: ObserverConfig) -> Self {
         Self {
-            conns: HashMap::new(),
+            conns: HashMap::with_hasher(FlowHash::new()),
+            emit_events: true,
+            scratch: Vec::new(),
             next_id: 0,
             server_ports,
             cfg,
@@ -129,6 +193,13 @@ impl Follower {
     /// finished as they stand and counted in [`evicted`](Self::evicted).
     pub fn with_idle_bound(mut self, bound: Duration) -> Self {
         self.idle_bound = bound;
+        self
+    }
+
+    /// Only finished connections are wanted: [`on_segment`](Self::on_segment)
+    /// leaves its event list empty (saves copying every decoded packet).
+    pub fn without_events(mut self) -> Self {
+        self.emit_events = false;
         self
     }
 
@@ -219,6 +290,20 @@ impl Follower {
         self.finished.extend(evicted);
     }
 
+    /// Capture time has reached `now` with no packet (a quiet live
+    /// capture): connections that closed more than the linger ago are
+    /// reported, and idle ones swept.
+    pub fn advance(&mut self, now: Duration) {
+        self.report_closed(now);
+        if self
+            .conns
+            .values()
+            .any(|c| now.saturating_sub(c.last_seen) >= self.idle_bound)
+        {
+            self.sweep(now);
+        }
+    }
+
     /// Number of TCP connections seen.
     pub fn connections(&self) -> usize {
         self.conns.len()
@@ -246,10 +331,30 @@ impl Follower {
             *next_id += 1;
             Conn::new(id, at)
         });
-        if conn.reported && seg.flags.syn && !seg.flags.ack {
-            // The four-tuple is reused by a new connection.
-            *conn = Conn::new(*next_id, at);
-            *next_id += 1;
+        if seg.flags.syn && !seg.flags.ack {
+            // The four-tuple is reused by a new connection: after a close
+            // (ports come back within the linger at high rates), or with a
+            // new initial sequence number (a retransmitted SYN keeps its
+            // own). The old one is reported now, as it stands.
+            let reused = conn.reported
+                || conn.closed_at.is_some()
+                || conn.isn.is_some_and(|isn| isn != seg.seq);
+            if reused {
+                if !conn.reported
+                    && let (Some(ep), Some(track)) = (conn.endpoints, conn.track.take())
+                    && track.worth_reporting()
+                {
+                    self.finished.push(Finished {
+                        conn: conn.id,
+                        endpoints: ep,
+                        track,
+                        evicted: false,
+                    });
+                }
+                *conn = Conn::new(*next_id, at);
+                *next_id += 1;
+            }
+            conn.isn.get_or_insert(seg.seq);
         }
         conn.last_seen = at;
         if conn.endpoints.is_none() {
@@ -298,7 +403,8 @@ impl Follower {
         let Some(obs) = conn.observer.as_mut() else {
             return;
         };
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.scratch);
+        events.clear();
         let start = seg.seq.wrapping_add(syn);
         let expected = *conn.next[d].get_or_insert(start);
         let mut data = seg.payload;
@@ -343,10 +449,14 @@ impl Follower {
                 self.closing.push_back((at, k));
             }
         }
-        out.extend(events.into_iter().map(|event| FollowerEvent {
-            conn: conn.id,
-            endpoints: ep,
-            event,
-        }));
+        if self.emit_events {
+            out.extend(events.drain(..).map(|event| FollowerEvent {
+                conn: conn.id,
+                endpoints: ep,
+                event,
+            }));
+        }
+        events.clear();
+        self.scratch = events;
     }
 }

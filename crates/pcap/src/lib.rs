@@ -24,7 +24,7 @@ mod link;
 mod source;
 pub mod track;
 
-pub use analyze::{FileTotals, analyze_file};
+pub use analyze::{FileTotals, analyze, analyze_file};
 pub use follow::{ConnId, Endpoint, Finished, Follower, FollowerEvent};
-pub use link::{Segment, TcpFlags, slice_tcp};
-pub use source::{PcapError, PcapFile, Record};
+pub use link::{Segment, TcpFlags, slice_tcp, slice_tcp_etherparse};
+pub use source::{LiveCapture, Next, PcapError, PcapFile, Record, RecordSource};

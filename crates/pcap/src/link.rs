@@ -23,7 +23,7 @@ pub struct TcpFlags {
 }
 
 /// One TCP segment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Segment<'a> {
     /// Source address.
     pub src: SocketAddr,
@@ -56,7 +56,126 @@ const DLT_LINUX_SLL2: i32 = 276;
 
 /// Slices a record of link type `dlt` down to TCP; `None` for anything
 /// that is not TCP over IP.
+///
+/// The common shapes (untagged Ethernet, cooked, loopback or raw framing
+/// around an unfragmented IPv4 or IPv6 header followed directly by TCP)
+/// are read from their fixed headers in place, as pcap-parser does; every
+/// other shape (VLAN tags, IPv6 extension headers, damaged headers) goes
+/// through etherparse. A test checks that both agree on every fixture.
 pub fn slice_tcp(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
+    let ip = match dlt {
+        DLT_EN10MB if data.len() >= 14 => Some((be16(data, 12), &data[14..])),
+        DLT_LINUX_SLL if data.len() >= 16 => Some((be16(data, 14), &data[16..])),
+        DLT_LINUX_SLL2 if data.len() >= 20 => Some((be16(data, 0), &data[20..])),
+        DLT_NULL | DLT_LOOP if data.len() >= 4 => Some((0, &data[4..])),
+        DLT_RAW | DLT_RAW_OPENBSD | DLT_RAW_101 | DLT_IPV4 | DLT_IPV6 => Some((0, data)),
+        _ => None,
+    };
+    if let Some((ether_type, ip)) = ip
+        && let Some(fast) = fast_ip_tcp(ether_type, ip)
+    {
+        return fast;
+    }
+    slice_tcp_etherparse(dlt, data)
+}
+
+fn be16(d: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([d[at], d[at + 1]])
+}
+
+fn be32(d: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
+}
+
+const ETHER_IPV4: u16 = 0x0800;
+const ETHER_IPV6: u16 = 0x86dd;
+const IPPROTO_TCP: u8 = 6;
+
+/// IP then TCP from fixed headers. `ether_type` 0 means "by the version
+/// nibble" (raw and loopback framing). `Some(None)`: certainly not TCP;
+/// `None`: not a shape read here, ask etherparse.
+#[allow(clippy::option_option)]
+fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Option<Segment<'_>>> {
+    let version = ip.first()? >> 4;
+    match (ether_type, version) {
+        (ETHER_IPV4 | 0, 4) => {
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            if ihl < 20 || ip.len() < ihl {
+                return None;
+            }
+            let total = usize::from(be16(ip, 2));
+            let frag = be16(ip, 6);
+            if total < ihl || frag & 0x3fff != 0 {
+                return None; // fragments and nonsense lengths: etherparse decides
+            }
+            if ip[9] != IPPROTO_TCP {
+                return Some(None);
+            }
+            let src = std::net::Ipv4Addr::from(be32(ip, 12));
+            let dst = std::net::Ipv4Addr::from(be32(ip, 16));
+            let (body, truncated) = bounded(ip, ihl, total);
+            fast_tcp(src.into(), dst.into(), body, truncated)
+        }
+        (ETHER_IPV6 | 0, 6) => {
+            if ip.len() < 40 || ip[6] != IPPROTO_TCP {
+                return None; // extension headers or not TCP: etherparse decides
+            }
+            let total = 40 + usize::from(be16(ip, 4));
+            let src = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?);
+            let dst = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).ok()?);
+            let (body, truncated) = bounded(ip, 40, total);
+            fast_tcp(src.into(), dst.into(), body, truncated)
+        }
+        _ => None,
+    }
+}
+
+/// The IP payload: `ip[hdr..total]`, cut to what was captured (then
+/// `truncated`), and without link-layer padding past `total`.
+fn bounded(ip: &[u8], hdr: usize, total: usize) -> (&[u8], bool) {
+    if ip.len() < total {
+        (&ip[hdr..], true)
+    } else {
+        (&ip[hdr..total], false)
+    }
+}
+
+#[allow(clippy::option_option)]
+fn fast_tcp<'a>(
+    src: IpAddr,
+    dst: IpAddr,
+    tcp: &'a [u8],
+    truncated: bool,
+) -> Option<Option<Segment<'a>>> {
+    if tcp.len() < 20 {
+        return None;
+    }
+    let off = usize::from(tcp[12] >> 4) * 4;
+    if off < 20 || tcp.len() < off {
+        return None;
+    }
+    let flags = tcp[13];
+    Some(Some(Segment {
+        src: SocketAddr::new(src, be16(tcp, 0)),
+        dst: SocketAddr::new(dst, be16(tcp, 2)),
+        seq: be32(tcp, 4),
+        ack: be32(tcp, 8),
+        window: be16(tcp, 14),
+        flags: TcpFlags {
+            fin: flags & 0x01 != 0,
+            syn: flags & 0x02 != 0,
+            rst: flags & 0x04 != 0,
+            ack: flags & 0x10 != 0,
+        },
+        payload: &tcp[off..],
+        truncated,
+    }))
+}
+
+/// [`slice_tcp`] through etherparse only: every link and IP shape it
+/// knows, slower. Public for the test that compares the two paths.
+#[doc(hidden)]
+pub fn slice_tcp_etherparse(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
     let pkt = match dlt {
         DLT_EN10MB => LaxSlicedPacket::from_ethernet(data).ok()?,
         DLT_LINUX_SLL => {
@@ -109,4 +228,25 @@ pub fn slice_tcp(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
         payload: tcp.payload(),
         truncated,
     })
+}
+
+/// Whether a record that [`slice_tcp`] declined is an IPv4 fragment (a
+/// fragment's TCP bytes cannot be read without reassembling IP, which
+/// the decoder does not do: they are counted and become gaps).
+pub(crate) fn is_ipv4_fragment(dlt: i32, data: &[u8]) -> bool {
+    let pkt = match dlt {
+        DLT_EN10MB => LaxSlicedPacket::from_ethernet(data).ok(),
+        DLT_LINUX_SLL if data.len() >= 16 => Some(LaxSlicedPacket::from_ether_type(
+            EtherType(be16(data, 14)),
+            &data[16..],
+        )),
+        DLT_LINUX_SLL2 if data.len() >= 20 => Some(LaxSlicedPacket::from_ether_type(
+            EtherType(be16(data, 0)),
+            &data[20..],
+        )),
+        DLT_NULL | DLT_LOOP if data.len() >= 4 => LaxSlicedPacket::from_ip(&data[4..]).ok(),
+        DLT_RAW | DLT_RAW_OPENBSD | DLT_RAW_101 | DLT_IPV4 => LaxSlicedPacket::from_ip(data).ok(),
+        _ => None,
+    };
+    matches!(pkt.and_then(|p| p.net), Some(LaxNetSlice::Ipv4(v4)) if v4.payload().fragmented)
 }

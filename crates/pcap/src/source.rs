@@ -1,4 +1,5 @@
-//! Reading capture records from a file through libpcap.
+//! Reading capture records through libpcap: from a file, or live from an
+//! interface. Both are a [`RecordSource`], so the analysis is one loop.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +26,31 @@ pub enum PcapError {
         /// libpcap's message.
         msg: String,
     },
+}
+
+/// What a [`RecordSource`] has next.
+#[derive(Debug)]
+pub enum Next<'a> {
+    /// A record.
+    Record(Record<'a>),
+    /// Nothing arrived for a while (live capture); the wall clock now,
+    /// since the Unix epoch, so lingering connections can be reported.
+    Idle(Duration),
+    /// The file ended, or the live capture was stopped.
+    End,
+}
+
+/// Where capture records come from.
+pub trait RecordSource {
+    /// The link-layer type (DLT).
+    fn linktype(&self) -> i32;
+    /// The next record, an idle tick, or the end.
+    fn next(&mut self) -> Result<Next<'_>, PcapError>;
+    /// Packets the kernel or the interface dropped before they reached
+    /// the capture (live capture only).
+    fn dropped(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 /// One capture record.
@@ -111,5 +137,123 @@ impl PcapFile {
                 msg: e.to_string(),
             }),
         }
+    }
+}
+
+impl RecordSource for PcapFile {
+    fn linktype(&self) -> i32 {
+        self.linktype
+    }
+
+    fn next(&mut self) -> Result<Next<'_>, PcapError> {
+        Ok(match self.next_record()? {
+            Some(r) => Next::Record(r),
+            None => Next::End,
+        })
+    }
+}
+
+/// A live capture on one interface, through libpcap (immediate mode, so
+/// each packet is seen when it arrives), until `stop` is set.
+pub struct LiveCapture {
+    name: String,
+    cap: pcap::Capture<pcap::Active>,
+    linktype: i32,
+    frame: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for LiveCapture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveCapture")
+            .field("interface", &self.name)
+            .field("linktype", &self.linktype)
+            .finish()
+    }
+}
+
+/// How often a live capture wakes up when nothing arrives.
+const LIVE_TICK_MS: i32 = 200;
+
+impl LiveCapture {
+    /// Opens `interface` (not promiscuous: the host's own connections are
+    /// what matter) with the BPF `filter`; ends when `stop` is set.
+    pub fn open(
+        interface: &str,
+        filter: Option<&str>,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<Self, PcapError> {
+        let err = |msg: String| PcapError::Open {
+            path: PathBuf::from(interface),
+            msg,
+        };
+        let mut cap = pcap::Capture::from_device(interface)
+            .and_then(|c| {
+                c.promisc(false)
+                    .snaplen(65_535)
+                    .immediate_mode(true)
+                    .timeout(LIVE_TICK_MS)
+                    .buffer_size(16 << 20)
+                    .precision(pcap::Precision::Nano)
+                    .open()
+            })
+            .map_err(|e| {
+                err(format!(
+                    "cannot capture: {e} (capturing needs root or CAP_NET_RAW)"
+                ))
+            })?;
+        if let Some(f) = filter {
+            cap.filter(f, true)
+                .map_err(|e| err(format!("--filter '{f}': {e}")))?;
+        }
+        let linktype = cap.get_datalink().0;
+        Ok(Self {
+            name: interface.to_owned(),
+            cap,
+            linktype,
+            frame: 0,
+            stop,
+        })
+    }
+}
+
+impl RecordSource for LiveCapture {
+    fn linktype(&self) -> i32 {
+        self.linktype
+    }
+
+    fn next(&mut self) -> Result<Next<'_>, PcapError> {
+        if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(Next::End);
+        }
+        match self.cap.next_packet() {
+            Ok(p) => {
+                self.frame += 1;
+                let ts = Duration::new(p.header.ts.tv_sec as u64, p.header.ts.tv_usec as u32);
+                Ok(Next::Record(Record {
+                    frame: self.frame,
+                    ts,
+                    orig_len: p.header.len,
+                    data: p.data,
+                }))
+            }
+            Err(pcap::Error::TimeoutExpired) => Ok(Next::Idle(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default(),
+            )),
+            Err(e) => Err(PcapError::Read {
+                path: PathBuf::from(&self.name),
+                frame: self.frame + 1,
+                msg: e.to_string(),
+            }),
+        }
+    }
+
+    fn dropped(&mut self) -> Option<u64> {
+        self.cap
+            .stats()
+            .ok()
+            .map(|s| u64::from(s.dropped) + u64::from(s.if_dropped))
     }
 }

@@ -6,12 +6,11 @@
 //!
 //! Directions are indexed 0 = client to server, 1 = server to client.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hsp_core::classify::{End, Facts, Params, classify};
 use hsp_core::phase::{Phase, micros};
-use hsp_core::record::{AuthInfo, ConnectionRecord, ServerError, TcpEvidence, Vantage};
+use hsp_core::record::{AuthInfo, ConnectionRecord, Frames, ServerError, TcpEvidence, Vantage};
 use hsp_core::verdict::Verdict;
 use hsp_wire::observer::{Direction, Milestone, Notice, ObserverEvent};
 use hsp_wire::packets::Packet;
@@ -563,28 +562,21 @@ impl Track {
         }
     }
 
-    fn frames(&self) -> BTreeMap<&'static str, u64> {
-        let mut m = BTreeMap::new();
-        let mut put = |k: &'static str, v: Option<At>| {
-            if let Some((_, f)) = v {
-                m.insert(k, f);
-            }
-        };
-        put("syn", self.syn);
-        put("syn_ack", self.synack);
-        put("greeting", self.greeting);
-        put(
-            "ssl_request",
-            self.ssl.then_some(self.first_client).flatten(),
-        );
-        put("login", self.login);
-        put("first_answer", self.first_answer);
-        put("outcome", self.done.as_ref().map(|d| d.0));
-        put("fin_client", self.fin[0]);
-        put("fin_server", self.fin[1]);
-        put("rst_client", self.rst[0]);
-        put("rst_server", self.rst[1]);
-        m
+    fn frames(&self) -> Frames {
+        let f = |v: Option<At>| v.map(|(_, frame)| frame);
+        let mut out = Frames::default();
+        out.syn = f(self.syn);
+        out.syn_ack = f(self.synack);
+        out.greeting = f(self.greeting);
+        out.ssl_request = f(self.ssl.then_some(self.first_client).flatten());
+        out.login = f(self.login);
+        out.first_answer = f(self.first_answer);
+        out.outcome = f(self.done.as_ref().map(|d| d.0));
+        out.fin_client = f(self.fin[0]);
+        out.fin_server = f(self.fin[1]);
+        out.rst_client = f(self.rst[0]);
+        out.rst_server = f(self.rst[1]);
+        out
     }
 
     fn add_evidence(&self, r: &mut ConnectionRecord, vantage: Vantage, ev: &mut Vec<String>) {

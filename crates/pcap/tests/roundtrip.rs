@@ -117,3 +117,50 @@ fn public_corpus_re_encodes_byte_exact() {
     );
     assert!(total > 3000, "only {total} packets decoded from the corpus");
 }
+
+/// The fixed-header fast path of `slice_tcp` and the etherparse path agree
+/// on every record of every capture (fixtures and public corpus), and on
+/// every prefix of the first 120 bytes of each (snaplen cuts through every
+/// header field).
+#[test]
+fn fast_slicing_agrees_with_etherparse_on_every_record() {
+    let shared =
+        std::env::var_os("HSP_SHARED").map_or_else(|| root().join("../shared"), PathBuf::from);
+    let public = shared.join("captures/public");
+    assert!(
+        public.is_dir(),
+        "{} is missing: the public capture corpus must sit beside the checkout (../shared) or at $HSP_SHARED",
+        public.display()
+    );
+    let mut files = captures(&root().join("fixtures"));
+    files.extend(captures(&public));
+    let (mut tcp, mut bad) = (0u64, Vec::new());
+    for path in files {
+        let mut f = PcapFile::open(&path).unwrap();
+        let dlt = f.linktype();
+        // Damaged files in the corpus end early; what was read is compared.
+        while let Ok(Some(rec)) = f.next_record() {
+            tcp += u64::from(slice_tcp(dlt, rec.data).is_some());
+            let cuts = (0..rec.data.len().min(120)).chain([rec.data.len()]);
+            for cut in cuts {
+                let data = &rec.data[..cut];
+                let fast = slice_tcp(dlt, data);
+                let slow = hsp_pcap::slice_tcp_etherparse(dlt, data);
+                if fast != slow {
+                    bad.push(format!(
+                        "{} frame {} cut at {cut}: fast {fast:?} etherparse {slow:?}",
+                        path.display(),
+                        rec.frame
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} records differ: {:#?}",
+        bad.len(),
+        &bad[..bad.len().min(10)]
+    );
+    assert!(tcp > 5_000, "only {tcp} TCP records compared");
+}
