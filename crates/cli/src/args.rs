@@ -238,7 +238,9 @@ pub(crate) struct DecodeArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
     /// Extra TCP port a MySQL server listens on (repeatable; 3306 is always
-    /// included).
+    /// included). Servers on other ports are found by their greeting; a
+    /// port is needed only for connections whose greeting the capture
+    /// missed.
     #[arg(long = "port", value_name = "PORT")]
     pub(crate) ports: Vec<u16>,
 }

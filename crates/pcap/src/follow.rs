@@ -67,6 +67,10 @@ struct Conn {
     last_seen: Duration,
     /// The client's initial sequence number, from its SYN.
     isn: Option<u32>,
+    /// Not on a configured port: tracked until its first payload shows
+    /// whether it is MySQL (a greeting from the server), never reported
+    /// while undecided.
+    pending: bool,
 }
 
 impl Conn {
@@ -81,6 +85,7 @@ impl Conn {
             closed_at: None,
             last_seen: at,
             isn: None,
+            pending: false,
         }
     }
 }
@@ -140,8 +145,50 @@ impl FlowHash {
     }
 }
 
+impl Conn {
+    /// Its record, if it has one to give (once).
+    fn take_finished(&mut self, evicted: bool) -> Option<Finished> {
+        if self.pending {
+            return None;
+        }
+        let endpoints = self.endpoints?;
+        let track = self.track.take()?;
+        track.worth_reporting().then_some(Finished {
+            conn: self.id,
+            endpoints,
+            track,
+            evicted,
+        })
+    }
+}
+
+/// Whether `p`, the first bytes a server sent, is a MySQL greeting: a
+/// packet with sequence id 0 holding protocol version 10 (or 9) and a
+/// printable, NUL-terminated version string, or an ERR in its place
+/// (max_connections, a blocked host) with a MySQL error code.
+pub fn looks_like_greeting(p: &[u8]) -> bool {
+    if p.len() < 7 || p[3] != 0 {
+        return false;
+    }
+    let len = usize::from(p[0]) | usize::from(p[1]) << 8 | usize::from(p[2]) << 16;
+    match p[4] {
+        9 | 10 if (20..=1024).contains(&len) => {
+            let version = &p[5..p.len().min(4 + len).min(5 + 64)];
+            match version.iter().position(|&b| b == 0) {
+                Some(n) if n > 0 => version[..n].iter().all(|b| (0x20..0x7f).contains(b)),
+                _ => false,
+            }
+        }
+        0xff if (3..=1024).contains(&len) => {
+            (1000..5000).contains(&u16::from_le_bytes([p[5], p[6]]))
+        }
+        _ => false,
+    }
+}
+
 /// Follows every TCP connection of a capture; decodes those with a server
-/// port in the configured set.
+/// port in the configured set, and those whose server speaks first with a
+/// MySQL greeting, on any port.
 pub struct Follower {
     conns: HashMap<(SocketAddr, SocketAddr), Conn, FlowHash>,
     /// Whether callers want the observer's events (packet listings), or
@@ -219,17 +266,10 @@ impl Follower {
             .conns
             .values_mut()
             .filter(|c| !c.reported)
-            .filter_map(|c| Some((c.id, c.endpoints?, c.track.take()?)))
-            .filter(|(_, _, t)| t.worth_reporting())
+            .filter_map(|c| c.take_finished(false))
             .collect();
-        rest.sort_by_key(|(id, _, _)| *id);
-        self.finished
-            .extend(rest.into_iter().map(|(conn, endpoints, track)| Finished {
-                conn,
-                endpoints,
-                track,
-                evicted: false,
-            }));
+        rest.sort_by_key(|f| f.conn);
+        self.finished.extend(rest);
         self.conns.clear();
         self.closing.clear();
     }
@@ -249,16 +289,7 @@ impl Follower {
             }
             conn.reported = true;
             conn.observer = None;
-            if let (Some(ep), Some(track)) = (conn.endpoints, conn.track.take())
-                && track.worth_reporting()
-            {
-                self.finished.push(Finished {
-                    conn: conn.id,
-                    endpoints: ep,
-                    track,
-                    evicted: false,
-                });
-            }
+            self.finished.extend(conn.take_finished(false));
         }
     }
 
@@ -273,16 +304,7 @@ impl Follower {
             if idle < bound {
                 return true;
             }
-            if let (Some(ep), Some(t)) = (c.endpoints, c.track.take())
-                && t.worth_reporting()
-            {
-                evicted.push(Finished {
-                    conn: c.id,
-                    endpoints: ep,
-                    track: t,
-                    evicted: true,
-                });
-            }
+            evicted.extend(c.take_finished(true));
             false
         });
         evicted.sort_by_key(|f| f.conn);
@@ -340,16 +362,8 @@ impl Follower {
                 || conn.closed_at.is_some()
                 || conn.isn.is_some_and(|isn| isn != seg.seq);
             if reused {
-                if !conn.reported
-                    && let (Some(ep), Some(track)) = (conn.endpoints, conn.track.take())
-                    && track.worth_reporting()
-                {
-                    self.finished.push(Finished {
-                        conn: conn.id,
-                        endpoints: ep,
-                        track,
-                        evicted: false,
-                    });
+                if !conn.reported {
+                    self.finished.extend(conn.take_finished(false));
                 }
                 *conn = Conn::new(*next_id, at);
                 *next_id += 1;
@@ -358,6 +372,10 @@ impl Follower {
         }
         conn.last_seen = at;
         if conn.endpoints.is_none() {
+            let greeting_first = !seg.flags.syn
+                && !self.server_ports.contains(&seg.dst.port())
+                && !self.server_ports.contains(&seg.src.port())
+                && looks_like_greeting(seg.payload);
             let ep = if seg.flags.syn && !seg.flags.ack {
                 Some(Endpoint {
                     client: seg.src,
@@ -378,15 +396,36 @@ impl Follower {
                     client: seg.dst,
                     server: seg.src,
                 })
+            } else if greeting_first {
+                // Mid-connection on an unknown port, caught at its greeting.
+                Some(Endpoint {
+                    client: seg.dst,
+                    server: seg.src,
+                })
             } else {
                 None
             };
             if let Some(ep) = ep {
                 conn.endpoints = Some(ep);
-                if self.server_ports.contains(&ep.server.port()) {
+                conn.track = Some(Box::default());
+                if greeting_first || self.server_ports.contains(&ep.server.port()) {
                     conn.observer = Some(Observer::new(self.cfg));
-                    conn.track = Some(Box::default());
+                } else {
+                    conn.pending = true;
                 }
+            }
+        }
+        if conn.pending && !seg.payload.is_empty() {
+            // The first payload decides: the server's greeting makes it
+            // MySQL; anything else (the client speaking first, another
+            // protocol) drops it for good.
+            conn.pending = false;
+            if conn.endpoints.is_some_and(|ep| seg.src == ep.server)
+                && looks_like_greeting(seg.payload)
+            {
+                conn.observer = Some(Observer::new(self.cfg));
+            } else {
+                conn.track = None;
             }
         }
         let Some(ep) = conn.endpoints else { return };

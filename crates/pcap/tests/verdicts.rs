@@ -120,3 +120,81 @@ fn every_fixture_connection_gets_its_expected_verdict() {
     );
     assert!(checked >= 70, "only {checked} connections checked");
 }
+
+/// Without `--port`, a MySQL server on the fixtures' random ports is found
+/// by its greeting: every connection that got a greeting (or an ERR in its
+/// place) gets the same record as with the port given; only connections
+/// that never heard from the server are left out (nothing says they were
+/// MySQL).
+#[test]
+fn servers_on_any_port_are_found_by_their_greeting() {
+    let mut found = 0;
+    let mut wrong = Vec::new();
+    for (name, exp) in &expectations() {
+        let params = Params {
+            connect_timeout: Duration::from_secs(exp[0].connect_timeout),
+            ..Params::default()
+        };
+        let path = fixtures().join(format!("{name}.pcap"));
+        let (mut given, mut detected) = (Vec::new(), Vec::new());
+        analyze_file(&path, &[3306, port_of(name)], None, &params, |r| {
+            given.push(r);
+        })
+        .unwrap();
+        analyze_file(&path, &[3306], None, &params, |r| detected.push(r)).unwrap();
+        for g in &given {
+            let same = detected
+                .iter()
+                .find(|d| d.stream == g.stream && d.client == g.client);
+            let greeted = g.frames.as_ref().is_some_and(|f| f.greeting.is_some());
+            match same {
+                Some(d) if d.verdict == g.verdict && d.phases_us == g.phases_us => found += 1,
+                Some(d) => wrong.push(format!(
+                    "{name} stream {:?}: {} with the port, {} detected",
+                    g.stream, g.verdict, d.verdict
+                )),
+                None if greeted => {
+                    wrong.push(format!(
+                        "{name} stream {:?}: greeted but not detected",
+                        g.stream
+                    ));
+                }
+                None => {}
+            }
+        }
+        if detected.len() > given.len() {
+            wrong.push(format!(
+                "{name}: {} detected, {} with the port",
+                detected.len(),
+                given.len()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(found >= 100, "only {found} connections detected");
+}
+
+#[test]
+fn greeting_detection_rejects_other_first_bytes() {
+    use hsp_pcap::looks_like_greeting;
+    // MariaDB 10.11's greeting start, and an ERR 1040 in its place.
+    let mut g = vec![0x5b, 0, 0, 0, 10];
+    g.extend_from_slice(b"5.5.5-10.11.19-MariaDB\0");
+    g.resize(4 + 0x5b, 0);
+    assert!(looks_like_greeting(&g));
+    let err = [0x17, 0, 0, 0, 0xff, 0x10, 0x04, b'T', b'o', b'o'];
+    assert!(looks_like_greeting(&err));
+    // Sequence id 1, a non-printable version, SSH and HTTP banners, an
+    // ERR with a code outside MySQL's range.
+    let mut seq1 = g.clone();
+    seq1[3] = 1;
+    assert!(!looks_like_greeting(&seq1));
+    let mut bin = g.clone();
+    bin[6] = 0x01;
+    assert!(!looks_like_greeting(&bin));
+    assert!(!looks_like_greeting(b"SSH-2.0-OpenSSH_9.2p1 Debian\r\n"));
+    assert!(!looks_like_greeting(b"HTTP/1.1 200 OK\r\n\r\n"));
+    assert!(!looks_like_greeting(&[
+        0x17, 0, 0, 0, 0xff, 0x10, 0x00, b'x'
+    ]));
+}
