@@ -34,6 +34,8 @@ pub(crate) struct Cli {
 pub(crate) enum Cmd {
     /// Decode MySQL/MariaDB traffic from pcap or pcapng captures.
     Decode(DecodeArgs),
+    /// Capture live from an interface and judge connections as they end.
+    Capture(CaptureArgs),
 }
 
 /// Output formats of `decode`.
@@ -212,6 +214,36 @@ pub(crate) struct DecodeArgs {
     /// Capture files (pcap or pcapng); `-` reads standard input.
     #[arg(required = true)]
     pub(crate) files: Vec<PathBuf>,
+    /// List every MySQL packet (frame, time, stream, direction, sequence id,
+    /// length, kind and a Wireshark-style summary).
+    #[arg(long)]
+    pub(crate) packets: bool,
+    /// Show a progress bar on a terminal (the default there); --no-progress
+    /// hides it.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+    #[command(flatten)]
+    pub(crate) common: AnalysisArgs,
+}
+
+/// Captures live from a network interface and judges each MySQL
+/// connection as it ends, as `decode` does for files; the summary follows
+/// on Ctrl-C (or SIGTERM, or after --duration). Needs root or CAP_NET_RAW.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CaptureArgs {
+    /// The interface to capture on (`lo`, `eth0`, `any`).
+    #[arg(short = 'i', long, value_name = "IFACE")]
+    pub(crate) interface: String,
+    /// Stop after this long (default: until Ctrl-C).
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) duration: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) common: AnalysisArgs,
+}
+
+/// What `decode` and `capture` share: the rules and the output.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AnalysisArgs {
     /// The server's connect_timeout, for the rules.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub(crate) connect_timeout: Duration,
@@ -230,10 +262,6 @@ pub(crate) struct DecodeArgs {
     /// Write the output to this file instead of standard output.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
-    /// List every MySQL packet (frame, time, stream, direction, sequence id,
-    /// length, kind and a Wireshark-style summary).
-    #[arg(long)]
-    pub(crate) packets: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,

@@ -16,11 +16,17 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use hsp_core::{ConnectionRecord, Params, Stats};
-use hsp_pcap::{Follower, PcapFile, analyze_file, slice_tcp};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hsp_pcap::{Follower, LiveCapture, Next, PcapError, PcapFile, RecordSource, slice_tcp};
 use hsp_wire::observer::{Notice, ObserverConfig, ObserverEvent};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::args::{DecodeArgs, Format};
+use crate::args::{AnalysisArgs, CaptureArgs, DecodeArgs, Format};
 use crate::output;
 
 #[derive(Serialize)]
@@ -62,14 +68,15 @@ fn notice_text(n: &Notice) -> String {
 
 pub(crate) fn run(args: &DecodeArgs) -> Result<ExitCode> {
     let mut ports = vec![3306];
-    ports.extend(&args.ports);
+    ports.extend(&args.common.ports);
     if !args.packets {
-        return analyze(args, &ports);
+        let inputs = args.files.iter().cloned().map(Input::File).collect();
+        return analyze(&args.common, inputs, !args.no_progress);
     }
-    if args.format == Format::Json {
+    if args.common.format == Format::Json {
         bail!("--format json is a summary; with --packets use --format jsonl");
     }
-    let mut out = output_writer(args)?;
+    let mut out = output_writer(&args.common)?;
     let mut failed = false;
     for path in &args.files {
         if let Err(e) = decode_file(path, &ports, args, &mut out) {
@@ -89,7 +96,7 @@ pub(crate) fn run(args: &DecodeArgs) -> Result<ExitCode> {
     })
 }
 
-fn output_writer(args: &DecodeArgs) -> Result<BufWriter<Box<dyn Write + Send>>> {
+fn output_writer(args: &AnalysisArgs) -> Result<BufWriter<Box<dyn Write + Send>>> {
     let w: Box<dyn Write + Send> = match &args.output {
         Some(p) => {
             Box::new(std::fs::File::create(p).with_context(|| format!("-o {}", p.display()))?)
@@ -178,20 +185,100 @@ impl Patterns {
     }
 }
 
-/// Totals over the files of one `decode` run.
+/// Totals over the inputs of one run.
 #[derive(Debug, Default, Serialize)]
 struct CaptureTotals {
     files: usize,
     records: u64,
     tcp_segments: u64,
+    snaplen_cut: u64,
+    ip_fragments: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_dropped: Option<u64>,
     span_s: f64,
     evicted: u64,
     unreadable: Vec<String>,
     damaged: Vec<String>,
 }
 
-/// Connection analysis: one record per TCP connection to a MySQL port.
-fn analyze(args: &DecodeArgs, ports: &[u16]) -> Result<ExitCode> {
+impl CaptureTotals {
+    fn add(&mut self, t: &hsp_pcap::FileTotals) {
+        self.files += 1;
+        self.records += t.records;
+        self.tcp_segments += t.tcp_segments;
+        self.snaplen_cut += t.snaplen_cut;
+        self.ip_fragments += t.ip_fragments;
+        if let Some(d) = t.kernel_dropped {
+            *self.kernel_dropped.get_or_insert(0) += d;
+        }
+        self.span_s += t.span.as_secs_f64();
+        self.evicted += t.evicted;
+    }
+}
+
+/// Where records come from.
+enum Input {
+    File(PathBuf),
+    Live {
+        interface: String,
+        stop: Arc<AtomicBool>,
+    },
+}
+
+/// A file source that advances a progress bar by the bytes its records
+/// take in the file (record headers estimated: pcap's are 16 bytes,
+/// pcapng's enhanced packet blocks about 32).
+struct WithProgress {
+    file: PcapFile,
+    bar: ProgressBar,
+    per_record: u64,
+    bytes: u64,
+    since: u32,
+}
+
+impl RecordSource for WithProgress {
+    fn linktype(&self) -> i32 {
+        self.file.linktype()
+    }
+
+    fn next(&mut self) -> Result<Next<'_>, PcapError> {
+        let next = self.file.next()?;
+        if let Next::Record(r) = &next {
+            self.bytes += self.per_record + r.data.len() as u64;
+            self.since += 1;
+            if self.since == 4096 {
+                self.since = 0;
+                self.bar.set_position(self.bytes);
+            }
+        }
+        Ok(next)
+    }
+}
+
+fn file_bar(path: &Path, enabled: bool) -> (ProgressBar, u64) {
+    let meta = std::fs::metadata(path).ok().filter(|m| m.is_file());
+    let (Some(meta), true) = (meta, enabled && std::io::stderr().is_terminal()) else {
+        return (ProgressBar::hidden(), 16);
+    };
+    let mut magic = [0u8; 4];
+    let pcapng = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok_and(|()| magic == [0x0a, 0x0d, 0x0d, 0x0a]);
+    let bar = ProgressBar::new(meta.len()).with_style(
+        ProgressStyle::with_template(
+            "{spinner} {prefix} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+        )
+        .expect("valid template"),
+    );
+    bar.set_prefix(path.display().to_string());
+    (bar, if pcapng { 32 } else { 16 })
+}
+
+/// Connection analysis: one record per MySQL connection, from files or a
+/// live capture.
+fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<ExitCode> {
+    let mut ports = vec![3306];
+    ports.extend(&args.ports);
     let params = Params {
         slow: args.slow,
         connect_timeout: args.connect_timeout,
@@ -203,23 +290,60 @@ fn analyze(args: &DecodeArgs, ports: &[u16]) -> Result<ExitCode> {
     let mut patterns = Patterns::default();
     let mut totals = CaptureTotals::default();
     let mut write_error = None;
-    for path in &args.files {
-        let result = analyze_file(path, ports, args.filter.as_deref(), &params, |r| {
+    for input in inputs {
+        let live = matches!(input, Input::Live { .. });
+        let sink = |r: ConnectionRecord| {
             stats.record(&r);
             patterns.add(&r);
-            if write_error.is_none()
-                && let Err(e) = write_connection(&mut out, &r, args)
-            {
-                write_error = Some(e);
+            if write_error.is_none() {
+                let written = write_connection(&mut out, &r, args).and_then(|()| {
+                    // Live records are for watching: out as each connection ends.
+                    if live {
+                        out.flush().map_err(Into::into)
+                    } else {
+                        Ok(())
+                    }
+                });
+                if let Err(e) = written {
+                    write_error = Some(e);
+                }
             }
-        });
+        };
+        let result = match input {
+            Input::File(path) => {
+                let (bar, per_record) = file_bar(&path, progress && !args.quiet);
+                let opened = PcapFile::open(&path).and_then(|mut file| {
+                    if let Some(f) = &args.filter {
+                        file.set_filter(f)?;
+                    }
+                    Ok(file)
+                });
+                opened.map(|file| {
+                    let mut src = WithProgress {
+                        file,
+                        bar,
+                        per_record,
+                        bytes: 0,
+                        since: 0,
+                    };
+                    let t = hsp_pcap::analyze(&mut src, &ports, &params, sink);
+                    src.bar.finish_and_clear();
+                    t
+                })
+            }
+            Input::Live { interface, stop } => {
+                LiveCapture::open(&interface, args.filter.as_deref(), stop).map(|mut src| {
+                    eprintln!(
+                        "capturing on {interface} (link type {}); Ctrl-C for the summary",
+                        src.linktype()
+                    );
+                    hsp_pcap::analyze(&mut src, &ports, &params, sink)
+                })
+            }
+        };
         match result {
             Ok(t) => {
-                totals.files += 1;
-                totals.records += t.records;
-                totals.tcp_segments += t.tcp_segments;
-                totals.span_s += t.span.as_secs_f64();
-                totals.evicted += t.evicted;
+                totals.add(&t);
                 if let Some(d) = t.damaged {
                     eprintln!("warning: {d}; every connection decoded before it was reported");
                     totals.damaged.push(d);
@@ -240,7 +364,7 @@ fn analyze(args: &DecodeArgs, ports: &[u16]) -> Result<ExitCode> {
             let mut o = String::new();
             let _ = writeln!(
                 o,
-                "{}handshake-probe decode: {} connection(s) in {} file(s), {} records, {:.2} s of capture",
+                "{}handshake-probe decode: {} connection(s) in {} input(s), {} records, {:.2} s of capture",
                 if args.quiet { "" } else { "\n" },
                 summary.connections,
                 totals.files,
@@ -257,6 +381,23 @@ fn analyze(args: &DecodeArgs, ports: &[u16]) -> Result<ExitCode> {
             );
             if totals.evicted > 0 {
                 let _ = writeln!(o, "  {} idle connection(s) evicted", totals.evicted);
+            }
+            let loss = [
+                (totals.snaplen_cut, "record(s) cut short by the snaplen"),
+                (totals.ip_fragments, "IPv4 fragment(s), not reassembled"),
+                (
+                    totals.kernel_dropped.unwrap_or(0),
+                    "packet(s) dropped by the kernel before the capture saw them",
+                ),
+                (
+                    patterns.capture_loss,
+                    "connection(s) with bytes the capture missed",
+                ),
+            ];
+            for (n, what) in loss {
+                if n > 0 {
+                    let _ = writeln!(o, "  capture loss: {n} {what}");
+                }
             }
             for d in &totals.damaged {
                 let _ = writeln!(o, "  damaged: {d}");
@@ -304,7 +445,54 @@ fn analyze(args: &DecodeArgs, ports: &[u16]) -> Result<ExitCode> {
     })
 }
 
-fn write_connection(out: &mut impl Write, r: &ConnectionRecord, args: &DecodeArgs) -> Result<()> {
+/// `capture`: a live capture until Ctrl-C, SIGTERM or `--duration`.
+pub(crate) fn capture(args: &CaptureArgs) -> Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let duration = args.duration;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the signal handler")?;
+        std::thread::spawn(move || {
+            rt.block_on(async {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                let term = async {
+                    match term.as_mut() {
+                        Some(t) => {
+                            t.recv().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                let limit = async {
+                    match duration {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    () = term => {}
+                    () = limit => {}
+                }
+            });
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    analyze(
+        &args.common,
+        vec![Input::Live {
+            interface: args.interface.clone(),
+            stop,
+        }],
+        false,
+    )
+}
+
+fn write_connection(out: &mut impl Write, r: &ConnectionRecord, args: &AnalysisArgs) -> Result<()> {
     match args.format {
         Format::Jsonl => {
             serde_json::to_writer(&mut *out, r)?;
@@ -333,15 +521,10 @@ fn write_connection(out: &mut impl Write, r: &ConnectionRecord, args: &DecodeArg
     Ok(())
 }
 
-fn decode_file(
-    path: &std::path::Path,
-    ports: &[u16],
-    args: &DecodeArgs,
-    out: &mut impl Write,
-) -> Result<()> {
-    let format = args.format;
+fn decode_file(path: &Path, ports: &[u16], args: &DecodeArgs, out: &mut impl Write) -> Result<()> {
+    let format = args.common.format;
     let mut file = PcapFile::open(path)?;
-    if let Some(f) = &args.filter {
+    if let Some(f) = &args.common.filter {
         file.set_filter(f)?;
     }
     let dlt = file.linktype();

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         .init();
     let result = match &cli.command {
         Some(args::Cmd::Decode(d)) => decode::run(d),
+        Some(args::Cmd::Capture(c)) => decode::capture(c),
         None => probe::run(&cli.probe),
     };
     match result {

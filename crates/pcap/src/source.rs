@@ -155,12 +155,27 @@ impl RecordSource for PcapFile {
 
 /// A live capture on one interface, through libpcap (immediate mode, so
 /// each packet is seen when it arrives), until `stop` is set.
+///
+/// libpcap's read timeout does not fire on Linux while no packet arrives
+/// (TPACKET_V3 retires only blocks that hold packets), so a ticker thread
+/// wakes the blocked read with `pcap_breakloop` every
+/// [`LIVE_TICK`]: each wake-up is an idle tick (connections that closed
+/// during a quiet spell are still reported on time), and the one after
+/// `stop` is set ends the capture.
 pub struct LiveCapture {
     name: String,
     cap: pcap::Capture<pcap::Active>,
     linktype: i32,
     frame: u64,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    dropped_handle: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for LiveCapture {
+    fn drop(&mut self) {
+        self.dropped_handle
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for LiveCapture {
@@ -173,7 +188,7 @@ impl std::fmt::Debug for LiveCapture {
 }
 
 /// How often a live capture wakes up when nothing arrives.
-const LIVE_TICK_MS: i32 = 200;
+const LIVE_TICK: Duration = Duration::from_millis(200);
 
 impl LiveCapture {
     /// Opens `interface` (not promiscuous: the host's own connections are
@@ -192,7 +207,7 @@ impl LiveCapture {
                 c.promisc(false)
                     .snaplen(65_535)
                     .immediate_mode(true)
-                    .timeout(LIVE_TICK_MS)
+                    .timeout(LIVE_TICK.as_millis() as i32)
                     .buffer_size(16 << 20)
                     .precision(pcap::Precision::Nano)
                     .open()
@@ -207,12 +222,25 @@ impl LiveCapture {
                 .map_err(|e| err(format!("--filter '{f}': {e}")))?;
         }
         let linktype = cap.get_datalink().0;
+        let wake = cap.breakloop_handle();
+        let dropped_handle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gone = dropped_handle.clone();
+        std::thread::Builder::new()
+            .name("capture-ticker".into())
+            .spawn(move || {
+                while !gone.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(LIVE_TICK);
+                    wake.breakloop();
+                }
+            })
+            .map_err(|e| err(format!("cannot start the capture ticker: {e}")))?;
         Ok(Self {
             name: interface.to_owned(),
             cap,
             linktype,
             frame: 0,
             stop,
+            dropped_handle,
         })
     }
 }
@@ -237,11 +265,18 @@ impl RecordSource for LiveCapture {
                     data: p.data,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(Next::Idle(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default(),
-            )),
+            // The ticker's pcap_breakloop (NoMorePackets) or libpcap's own
+            // timeout: an idle tick, or the end once `stop` is set.
+            Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => {
+                if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Ok(Next::End);
+                }
+                Ok(Next::Idle(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default(),
+                ))
+            }
             Err(e) => Err(PcapError::Read {
                 path: PathBuf::from(&self.name),
                 frame: self.frame + 1,
