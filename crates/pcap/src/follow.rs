@@ -16,6 +16,10 @@ const TOMBSTONE_TTL: Duration = Duration::from_secs(60);
 /// close, so that what still trickles in (a login after the server's RST,
 /// retransmissions) is decoded and noted first.
 const LINGER: Duration = Duration::from_secs(2);
+/// Out-of-order bytes held per connection, waiting for the hole before
+/// them to be filled (a retransmission or a reordered segment); past it,
+/// the hole is declared a gap.
+const HELD_MAX_BYTES: usize = 256 * 1024;
 /// How often (in segments) idle connections are swept.
 const SWEEP_EVERY: u64 = 65_536;
 
@@ -67,6 +71,16 @@ struct Conn {
     last_seen: Duration,
     /// The client's initial sequence number, from its SYN.
     isn: Option<u32>,
+    /// Segments ahead of the in-order edge, per direction, until the hole
+    /// before them fills, is acknowledged past (the capture missed it), or
+    /// the connection closes.
+    held: [Vec<Held>; 2],
+    /// Bytes in `held`.
+    held_bytes: usize,
+    /// The highest ACK the other side sent for each direction's bytes.
+    acked: [Option<u32>; 2],
+    /// The last record's frame number, for events released at the end.
+    last_frame: u64,
     /// Not on a configured port: tracked until its first payload shows
     /// whether it is MySQL (a greeting from the server), never reported
     /// while undecided.
@@ -86,6 +100,10 @@ impl Conn {
             last_seen: at,
             isn: None,
             pending: false,
+            held: [Vec::new(), Vec::new()],
+            held_bytes: 0,
+            acked: [None, None],
+            last_frame: 0,
         }
     }
 }
@@ -145,11 +163,92 @@ impl FlowHash {
     }
 }
 
+/// A segment held out of order.
+#[derive(Debug)]
+struct Held {
+    seq: u32,
+    data: Vec<u8>,
+}
+
+/// `a` is after `b` in sequence space.
+fn after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
 impl Conn {
+    /// Feeds held segments of direction `d` that the edge has reached, in
+    /// order, trimming what was already fed. They are stamped `at`, when
+    /// the hole filled: a packet is complete only then.
+    fn release(&mut self, d: usize, at: Duration, events: &mut Vec<ObserverEvent>) {
+        let dir = if d == 0 {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        };
+        let (Some(obs), Some(next)) = (self.observer.as_mut(), self.next[d].as_mut()) else {
+            return;
+        };
+        loop {
+            let edge = *next;
+            let Some(i) = self.held[d].iter().position(|h| !after(h.seq, edge)) else {
+                return;
+            };
+            let h = self.held[d].swap_remove(i);
+            self.held_bytes -= h.data.len();
+            let skip = edge.wrapping_sub(h.seq) as usize;
+            if let Some(new) = h.data.get(skip..).filter(|n| !n.is_empty()) {
+                obs.feed(dir, new, at, events);
+                *next = edge.wrapping_add(new.len() as u32);
+            }
+        }
+    }
+
+    /// Gives up on the hole before direction `d`'s held segments: a gap
+    /// to the observer, then the held bytes from the first one on.
+    fn skip_hole(&mut self, d: usize, at: Duration, events: &mut Vec<ObserverEvent>) {
+        let Some(edge) = self.next[d] else { return };
+        let Some(first) = self.held[d]
+            .iter()
+            .map(|h| h.seq)
+            .min_by_key(|s| s.wrapping_sub(edge))
+        else {
+            return;
+        };
+        if let Some(obs) = self.observer.as_mut() {
+            let dir = if d == 0 {
+                Direction::ClientToServer
+            } else {
+                Direction::ServerToClient
+            };
+            obs.gap(dir, at, events);
+        }
+        self.next[d] = Some(first);
+        self.release(d, at, events);
+    }
+
+    /// Releases everything still held (the connection closed or the
+    /// capture ended), its events going to the tracker.
+    fn release_all(&mut self, at: Duration, events: &mut Vec<ObserverEvent>) {
+        for d in 0..2 {
+            while !self.held[d].is_empty() {
+                self.skip_hole(d, at, events);
+            }
+        }
+        if let Some(t) = self.track.as_mut() {
+            for e in events.iter() {
+                t.on_event(e, self.last_frame);
+            }
+        }
+    }
+
     /// Its record, if it has one to give (once).
     fn take_finished(&mut self, evicted: bool) -> Option<Finished> {
         if self.pending {
             return None;
+        }
+        if self.held_bytes > 0 {
+            let mut events = Vec::new();
+            self.release_all(self.last_seen, &mut events);
         }
         let endpoints = self.endpoints?;
         let track = self.track.take()?;
@@ -439,32 +538,85 @@ impl Follower {
         if let Some(t) = conn.track.as_mut() {
             t.on_segment(dir, seg, at, frame);
         }
-        let Some(obs) = conn.observer.as_mut() else {
+        if conn.observer.is_none() {
             return;
-        };
+        }
         let mut events = std::mem::take(&mut self.scratch);
         events.clear();
+        conn.last_frame = frame;
+        // This side's ACK says how far the other side's bytes arrived: a
+        // hole the receiver has acknowledged will not be filled in this
+        // capture (it missed those packets).
+        let o = 1 - d;
+        if seg.flags.ack {
+            if conn.acked[o].is_none_or(|a| after(seg.ack, a)) {
+                conn.acked[o] = Some(seg.ack);
+            }
+            if !conn.held[o].is_empty() && conn.next[o].is_some_and(|n| after(seg.ack, n)) {
+                conn.skip_hole(o, at, &mut events);
+            }
+        }
         let start = seg.seq.wrapping_add(syn);
         let expected = *conn.next[d].get_or_insert(start);
         let mut data = seg.payload;
         if !data.is_empty() {
             let delta = start.wrapping_sub(expected) as i32;
-            if delta > 0 {
-                obs.gap(dir, at, &mut events);
+            let hole_acked = conn.acked[d].is_some_and(|a| after(a, expected));
+            if delta > 0
+                && !hole_acked
+                && !seg.truncated
+                && conn.held_bytes + data.len() <= HELD_MAX_BYTES
+            {
+                // Ahead of the edge: hold it until the hole fills.
+                conn.held_bytes += data.len();
+                conn.held[d].push(Held {
+                    seq: start,
+                    data: data.to_vec(),
+                });
+                data = &[];
+            } else if delta > 0 {
+                // A hole that will not fill (acknowledged, or the hold is
+                // full): a gap, then what is held past it, then this.
+                if conn.held[d].is_empty() {
+                    if let Some(obs) = conn.observer.as_mut() {
+                        obs.gap(dir, at, &mut events);
+                    }
+                    conn.next[d] = Some(start);
+                } else {
+                    conn.skip_hole(d, at, &mut events);
+                }
+                let edge = conn.next[d].unwrap_or(start);
+                let rel = edge.wrapping_sub(start) as i32;
+                if rel < 0 {
+                    if let Some(obs) = conn.observer.as_mut() {
+                        obs.gap(dir, at, &mut events);
+                    }
+                    conn.next[d] = Some(start);
+                } else {
+                    data = data.get(rel as usize..).unwrap_or(&[]);
+                }
             } else if delta < 0 {
                 // Retransmitted or overlapping: keep only the new bytes.
                 let skip = (-(delta as i64)) as usize;
                 data = data.get(skip..).unwrap_or(&[]);
             }
             if !data.is_empty() {
-                obs.feed(dir, data, at, &mut events);
+                let edge = conn.next[d].unwrap_or(start);
+                if let Some(obs) = conn.observer.as_mut() {
+                    obs.feed(dir, data, at, &mut events);
+                }
+                conn.next[d] = Some(edge.wrapping_add(data.len() as u32));
+                if seg.truncated {
+                    if let Some(obs) = conn.observer.as_mut() {
+                        obs.gap(dir, at, &mut events);
+                    }
+                    // The bytes cut off are missing too: resume after them.
+                    let end = start.wrapping_add(seg.payload.len() as u32);
+                    conn.next[d] = Some(end);
+                }
             }
-            let end = start.wrapping_add(seg.payload.len() as u32);
-            if (end.wrapping_sub(expected) as i32) > 0 {
-                conn.next[d] = Some(end);
-            }
-            if seg.truncated {
-                obs.gap(dir, at, &mut events);
+            if !conn.held[d].is_empty() {
+                conn.release(d, at, &mut events);
             }
         } else if seg.flags.syn {
             conn.next[d] = Some(start);
