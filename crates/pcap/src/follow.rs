@@ -20,6 +20,10 @@ const LINGER: Duration = Duration::from_secs(2);
 /// them to be filled (a retransmission or a reordered segment); past it,
 /// the hole is declared a gap.
 const HELD_MAX_BYTES: usize = 256 * 1024;
+/// Out-of-order segments held per direction: releasing scans them, so
+/// their number is bounded too (a flood of one-byte segments must not
+/// make reassembly quadratic).
+const HELD_MAX_SEGMENTS: usize = 64;
 /// How often (in segments) idle connections are swept.
 const SWEEP_EVERY: u64 = 65_536;
 
@@ -186,6 +190,9 @@ impl Conn {
             Direction::ServerToClient
         };
         let (Some(obs), Some(next)) = (self.observer.as_mut(), self.next[d].as_mut()) else {
+            // Nothing to feed them to: dropped, so no caller loops on them.
+            self.held_bytes -= self.held[d].iter().map(|h| h.data.len()).sum::<usize>();
+            self.held[d].clear();
             return;
         };
         loop {
@@ -206,7 +213,10 @@ impl Conn {
     /// Gives up on the hole before direction `d`'s held segments: a gap
     /// to the observer, then the held bytes from the first one on.
     fn skip_hole(&mut self, d: usize, at: Duration, events: &mut Vec<ObserverEvent>) {
-        let Some(edge) = self.next[d] else { return };
+        let Some(edge) = self.next[d] else {
+            self.release(d, at, events);
+            return;
+        };
         let Some(first) = self.held[d]
             .iter()
             .map(|h| h.seq)
@@ -230,10 +240,17 @@ impl Conn {
     /// capture ended), its events going to the tracker.
     fn release_all(&mut self, at: Duration, events: &mut Vec<ObserverEvent>) {
         for d in 0..2 {
-            while !self.held[d].is_empty() {
+            // Each round releases at least the first held segment; the
+            // bound is a guard, the clear a certainty.
+            for _ in 0..=HELD_MAX_SEGMENTS {
+                if self.held[d].is_empty() {
+                    break;
+                }
                 self.skip_hole(d, at, events);
             }
+            self.held[d].clear();
         }
+        self.held_bytes = 0;
         if let Some(t) = self.track.as_mut() {
             for e in events.iter() {
                 t.on_event(e, self.last_frame);
@@ -387,8 +404,8 @@ impl Follower {
                 continue;
             }
             conn.reported = true;
-            conn.observer = None;
             self.finished.extend(conn.take_finished(false));
+            conn.observer = None;
         }
     }
 
@@ -566,6 +583,7 @@ impl Follower {
                 && !hole_acked
                 && !seg.truncated
                 && conn.held_bytes + data.len() <= HELD_MAX_BYTES
+                && conn.held[d].len() < HELD_MAX_SEGMENTS
             {
                 // Ahead of the edge: hold it until the hole fills.
                 conn.held_bytes += data.len();

@@ -6,16 +6,18 @@
 //! connection in order, feeding both directions to one
 //! [`hsp_wire::observer::Observer`].
 //!
-//! The follower feeds in-order data once, skips retransmitted bytes, and
-//! reports a jump forward (bytes the capture never saw, or out of order) to
-//! the observer as a gap so it never decodes across it. Beside it, a
+//! The follower feeds in-order data once, skips retransmitted bytes, holds
+//! segments that arrive ahead of a hole (bounded) until it fills, and
+//! reports a hole that will not fill (acknowledged past by the receiver,
+//! or the hold full) to the observer as a gap so it never decodes across
+//! it. Connections to the configured ports are decoded, and any whose
+//! server speaks first with a MySQL greeting. Beside it, a
 //! [`track::Track`] per connection keeps the TCP evidence (handshake round
 //! trip and vantage point, retransmissions, waits for ACKs, zero windows,
 //! FIN/RST) and the MySQL milestones; when the connection closes (or goes
 //! idle past a bound, or the capture ends) it is classified with hsp-core's
 //! classifier and dropped, so memory follows the open connections, not the
-//! file size. Out-of-order segments are not yet buffered and reordered:
-//! they count as gaps.
+//! file size. Files and live interfaces are both a [`RecordSource`].
 #![warn(missing_docs)]
 
 mod analyze;

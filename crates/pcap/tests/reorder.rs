@@ -207,3 +207,43 @@ fn held_bytes_are_bounded() {
     let (_, gaps) = r.decoded();
     assert!(gaps >= 1, "no gap after 300 KiB held");
 }
+
+/// Found by the fuzzer: a connection closed while holding segments must be
+/// reported (its held bytes released or dropped), not loop forever.
+#[test]
+fn a_connection_closed_while_holding_segments_is_reported() {
+    let (greeting, _) = greeting_and_login();
+    let mut r = Run::new();
+    let g = S_ISN + 1;
+    r.data(false, g + 10, C_ISN + 1, &greeting[10..]);
+    r.seg(
+        false,
+        g + greeting.len() as u32,
+        C_ISN + 1,
+        TcpFlags {
+            rst: true,
+            ..TcpFlags::default()
+        },
+        &[],
+    );
+    // Capture time moves past the linger with another connection's SYN.
+    let (c, s): (SocketAddr, SocketAddr) =
+        ("10.0.0.3:40001".parse().unwrap(), SERVER.parse().unwrap());
+    let syn = Segment {
+        src: c,
+        dst: s,
+        seq: 1,
+        ack: 0,
+        window: 65535,
+        flags: TcpFlags {
+            syn: true,
+            ..TcpFlags::default()
+        },
+        payload: &[],
+        truncated: false,
+    };
+    r.f.on_segment(&syn, Duration::from_secs(10), 99, &mut r.out);
+    let done: Vec<_> = r.f.drain_finished().collect();
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].conn, 0);
+}
