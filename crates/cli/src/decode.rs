@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hsp_pcap::{Follower, LiveCapture, Next, PcapError, PcapFile, RecordSource, slice_tcp};
+use hsp_pcap::{
+    Follower, LiveCapture, Next, PcapError, PcapFile, Prefetched, RecordSource, slice_tcp,
+};
 use hsp_wire::observer::{Notice, ObserverConfig, ObserverEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -229,7 +231,7 @@ enum Input {
 /// take in the file (record headers estimated: pcap's are 16 bytes,
 /// pcapng's enhanced packet blocks about 32).
 struct WithProgress {
-    file: PcapFile,
+    file: Prefetched,
     bar: ProgressBar,
     per_record: u64,
     bytes: u64,
@@ -320,7 +322,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
                 });
                 opened.map(|file| {
                     let mut src = WithProgress {
-                        file,
+                        file: Prefetched::new(file),
                         bar,
                         per_record,
                         bytes: 0,

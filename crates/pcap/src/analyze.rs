@@ -58,7 +58,12 @@ pub fn analyze_file(
     if let Some(f) = filter {
         file.set_filter(f)?;
     }
-    Ok(analyze(&mut file, ports, params, sink))
+    Ok(analyze(
+        &mut crate::source::Prefetched::new(file),
+        ports,
+        params,
+        sink,
+    ))
 }
 
 /// Decodes every record of `source` until it ends (a file's end, a live
