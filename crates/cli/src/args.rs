@@ -218,8 +218,8 @@ pub(crate) struct DecodeArgs {
     /// length, kind and a Wireshark-style summary).
     #[arg(long)]
     pub(crate) packets: bool,
-    /// Show a progress bar on a terminal (the default there); --no-progress
-    /// hides it.
+    /// Hide the progress bar (bytes read of each file), shown on a terminal
+    /// unless the records are printed there too.
     #[arg(long)]
     pub(crate) no_progress: bool,
     #[command(flatten)]

@@ -313,7 +313,11 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
         };
         let result = match input {
             Input::File(path) => {
-                let (bar, per_record) = file_bar(&path, progress && !args.quiet);
+                // A bar on the terminal, unless the records go there too.
+                let records_on_tty = args.output.is_none()
+                    && std::io::stdout().is_terminal()
+                    && !(args.quiet && args.format == Format::Text);
+                let (bar, per_record) = file_bar(&path, progress && !records_on_tty);
                 let opened = PcapFile::open(&path).and_then(|mut file| {
                     if let Some(f) = &args.filter {
                         file.set_filter(f)?;
