@@ -2,10 +2,15 @@
 //! record goes to the caller's sink as its connection finishes, so memory
 //! follows the connections open at one moment, not the file's size.
 //!
-//! One thread does it all. Handing finished connections to a second thread
-//! (records and serialisation there) was measured on the 2-core bench
-//! machine and bought nothing: the cross-thread frees and wake-ups cost
-//! what the overlap saved.
+//! Three threads share a file: [`crate::Prefetched`] reads records ahead
+//! through libpcap; this one slices them and follows TCP (the part that
+//! must see every packet in order); a recorder turns finished connections
+//! into records (classifier, evidence) and hands them to the sink, which
+//! usually serialises them. Finished connections cross in batches of 256
+//! over a bounded channel (a slow sink slows the reader instead of
+//! queueing), and the batch vectors go back for reuse. A live capture
+//! hands every finished connection over at once, so records are not held
+//! back waiting for a batch to fill.
 
 use std::path::Path;
 use std::time::Duration;
@@ -52,7 +57,7 @@ pub fn analyze_file(
     ports: &[u16],
     filter: Option<&str>,
     params: &Params,
-    sink: impl FnMut(ConnectionRecord),
+    sink: impl FnMut(ConnectionRecord) + Send,
 ) -> Result<FileTotals, PcapError> {
     let mut file = PcapFile::open(path)?;
     if let Some(f) = filter {
@@ -66,13 +71,16 @@ pub fn analyze_file(
     ))
 }
 
+/// Finished connections handed to the recorder at once.
+const BATCH: usize = 256;
+
 /// Decodes every record of `source` until it ends (a file's end, a live
 /// capture stopped); see [`analyze_file`].
 pub fn analyze<S: RecordSource + ?Sized>(
     source: &mut S,
     ports: &[u16],
     params: &Params,
-    mut sink: impl FnMut(ConnectionRecord),
+    mut sink: impl FnMut(ConnectionRecord) + Send,
 ) -> FileTotals {
     let dlt = source.linktype();
     let mut follower = Follower::new(ports.to_vec(), ObserverConfig::default()).without_events();
@@ -80,52 +88,83 @@ pub fn analyze<S: RecordSource + ?Sized>(
     let mut first = None;
     let mut last = Duration::ZERO;
     let mut events = Vec::new();
-    let mut emit = |follower: &mut Follower, start: Duration, totals: &mut FileTotals| {
-        for f in follower.drain_finished() {
-            let mut r = f.track.record(f.conn, f.endpoints, start, params);
-            if f.evicted {
-                r.evidence
-                    .push("evicted: idle past the bound; the rest of it is not judged".into());
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(crate::Finished, Duration)>>(8);
+    let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<(crate::Finished, Duration)>>(8);
+    std::thread::scope(|scope| {
+        let recorder = scope.spawn(move || {
+            let mut n = 0u64;
+            for mut batch in rx {
+                for (f, start) in batch.drain(..) {
+                    let mut r = f.track.record(f.conn, f.endpoints, start, params);
+                    if f.evicted {
+                        r.evidence.push(
+                            "evicted: idle past the bound; the rest of it is not judged".into(),
+                        );
+                    }
+                    n += 1;
+                    sink(r);
+                }
+                let _ = back_tx.try_send(batch);
             }
-            totals.connections += 1;
-            sink(r);
-        }
-    };
-    loop {
-        let rec = match source.next() {
-            Ok(Next::Record(rec)) => rec,
-            Ok(Next::Idle(now)) => {
-                follower.advance(now);
-                emit(&mut follower, first.unwrap_or(now), &mut totals);
+            n
+        });
+        let mut batch: Vec<(crate::Finished, Duration)> = Vec::with_capacity(BATCH);
+        let live = source.is_live();
+        let flush = |batch: &mut Vec<(crate::Finished, Duration)>, force: bool| {
+            if batch.len() >= BATCH || ((force || live) && !batch.is_empty()) {
+                let fresh = back_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                // The recorder stops early only by panicking; the join
+                // below reports it.
+                let _ = tx.send(std::mem::replace(batch, fresh));
+            }
+        };
+        loop {
+            let rec = match source.next() {
+                Ok(Next::Record(rec)) => rec,
+                Ok(Next::Idle(now)) => {
+                    follower.advance(now);
+                    let t0 = first.unwrap_or(now);
+                    batch.extend(follower.drain_finished().map(|f| (f, t0)));
+                    flush(&mut batch, true);
+                    continue;
+                }
+                Ok(Next::End) => break,
+                Err(e) => {
+                    totals.damaged = Some(e.to_string());
+                    break;
+                }
+            };
+            totals.records += 1;
+            let t0 = *first.get_or_insert(rec.ts);
+            last = rec.ts;
+            if (rec.data.len() as u64) < u64::from(rec.orig_len) {
+                totals.snaplen_cut += 1;
+            }
+            let Some(seg) = slice_tcp(dlt, rec.data) else {
+                if crate::link::is_ipv4_fragment(dlt, rec.data) {
+                    totals.ip_fragments += 1;
+                }
                 continue;
-            }
-            Ok(Next::End) => break,
-            Err(e) => {
-                totals.damaged = Some(e.to_string());
-                break;
-            }
-        };
-        totals.records += 1;
-        let t0 = *first.get_or_insert(rec.ts);
-        last = rec.ts;
-        if (rec.data.len() as u64) < u64::from(rec.orig_len) {
-            totals.snaplen_cut += 1;
+            };
+            totals.tcp_segments += 1;
+            follower.on_segment(&seg, rec.ts, rec.frame, &mut events);
+            batch.extend(follower.drain_finished().map(|f| (f, t0)));
+            flush(&mut batch, false);
         }
-        let Some(seg) = slice_tcp(dlt, rec.data) else {
-            if crate::link::is_ipv4_fragment(dlt, rec.data) {
-                totals.ip_fragments += 1;
-            }
-            continue;
-        };
-        totals.tcp_segments += 1;
-        follower.on_segment(&seg, rec.ts, rec.frame, &mut events);
-        emit(&mut follower, t0, &mut totals);
-    }
-    follower.finish();
-    let t0 = first.unwrap_or_default();
-    emit(&mut follower, t0, &mut totals);
-    totals.evicted = follower.evicted();
-    totals.span = last.saturating_sub(t0);
-    totals.kernel_dropped = source.dropped();
+        follower.finish();
+        let t0 = first.unwrap_or_default();
+        batch.extend(follower.drain_finished().map(|f| (f, t0)));
+        flush(&mut batch, true);
+        drop(tx);
+        totals.evicted = follower.evicted();
+        totals.span = last.saturating_sub(t0);
+        totals.kernel_dropped = source.dropped();
+        match recorder.join() {
+            Ok(n) => totals.connections = n,
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    });
     totals
 }

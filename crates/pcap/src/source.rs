@@ -51,6 +51,11 @@ pub trait RecordSource {
     fn dropped(&mut self) -> Option<u64> {
         None
     }
+    /// Whether records are watched as they come (a live capture): results
+    /// are then passed on at once rather than in batches.
+    fn is_live(&self) -> bool {
+        false
+    }
 }
 
 /// One capture record.
@@ -283,6 +288,10 @@ impl RecordSource for LiveCapture {
                 msg: e.to_string(),
             }),
         }
+    }
+
+    fn is_live(&self) -> bool {
+        true
     }
 
     fn dropped(&mut self) -> Option<u64> {
