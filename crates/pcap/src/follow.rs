@@ -556,6 +556,12 @@ impl Follower {
             t.on_segment(dir, seg, at, frame);
         }
         if conn.observer.is_none() {
+            // Not MySQL: once it closes, keep it only as a tombstone (its
+            // stream number for trailing packets), swept after a minute
+            // rather than after the idle bound.
+            if conn.track.is_none() && !conn.pending && (seg.flags.rst || seg.flags.fin) {
+                conn.reported = true;
+            }
             return;
         }
         let mut events = std::mem::take(&mut self.scratch);
