@@ -141,6 +141,41 @@ impl Track {
         }
     }
 
+    /// As [`on_event`](Self::on_event), keeping the event's strings
+    /// instead of copying them (the greeting's server version, the login's
+    /// plugin): once per connection, but one per handshake counts on a
+    /// capture of short connections.
+    pub(crate) fn take_event(&mut self, ev: ObserverEvent, frame: u64) {
+        let reset = self.rst.iter().any(Option::is_some);
+        match ev {
+            ObserverEvent::Milestone {
+                at,
+                milestone:
+                    Milestone::Greeting {
+                        server_version,
+                        connection_id,
+                        ..
+                    },
+                ..
+            } if !reset => {
+                self.greeting.get_or_insert((at, frame));
+                self.server_version = Some(server_version);
+                self.connection_id = Some(connection_id);
+            }
+            ObserverEvent::Milestone {
+                at,
+                milestone: Milestone::Login { auth_plugin, .. },
+                ..
+            } if !reset => {
+                let here = (at, frame);
+                self.first_client.get_or_insert(here);
+                self.login.get_or_insert(here);
+                self.plugin = auth_plugin;
+            }
+            ev => self.on_event(&ev, frame),
+        }
+    }
+
     /// Records what the observer decoded from that segment.
     pub(crate) fn on_event(&mut self, ev: &ObserverEvent, frame: u64) {
         match ev {
