@@ -9,9 +9,12 @@ use hsp_wire::observer::{Direction, Observer, ObserverConfig, ObserverEvent};
 use crate::link::Segment;
 use crate::track::Track;
 
-/// Closed connections are kept this long (capture time) so that their
-/// trailing ACKs keep their stream number; then forgotten.
-const TOMBSTONE_TTL: Duration = Duration::from_secs(60);
+/// Closed connections are kept this long (capture time) after their last
+/// packet so that trailing ACKs and retransmitted FINs keep their stream
+/// number; then forgotten. Short, because every packet looks up the flow
+/// table and a table full of tombstones misses the cache (at 16k
+/// connections/s, a minute of them is a million entries).
+const TOMBSTONE_TTL: Duration = Duration::from_secs(10);
 /// A closed connection is reported this long (capture time) after its
 /// close, so that what still trickles in (a login after the server's RST,
 /// retransmissions) is decoded and noted first.
@@ -68,7 +71,7 @@ struct Conn {
     id: ConnId,
     endpoints: Option<Endpoint>,
     next: [Option<u32>; 2],
-    observer: Option<Observer>,
+    observer: Option<Box<Observer>>,
     track: Option<Box<Track>>,
     reported: bool,
     closed_at: Option<Duration>,
@@ -329,6 +332,9 @@ pub struct Follower {
     cfg: ObserverConfig,
     finished: Vec<Finished>,
     closing: std::collections::VecDeque<(Duration, FlowKey)>,
+    /// Reported connections in the order they were reported, to forget
+    /// them after [`TOMBSTONE_TTL`] without sweeping the whole table.
+    tombstones: std::collections::VecDeque<(Duration, FlowKey)>,
     idle_bound: Duration,
     segments: u64,
     evicted: u64,
@@ -383,6 +389,7 @@ impl Follower {
             cfg,
             finished: Vec::new(),
             closing: std::collections::VecDeque::new(),
+            tombstones: std::collections::VecDeque::new(),
             idle_bound: Duration::from_secs(3600),
             segments: 0,
             evicted: 0,
@@ -425,6 +432,7 @@ impl Follower {
         self.finished.extend(rest);
         self.conns.clear();
         self.closing.clear();
+        self.tombstones.clear();
     }
 
     /// Reports connections closed more than [`LINGER`] ago.
@@ -443,6 +451,24 @@ impl Follower {
             conn.reported = true;
             self.finished.extend(conn.take_finished(false));
             conn.observer = None;
+            self.tombstones.push_back((now, k));
+        }
+        while let Some(&(since, k)) = self.tombstones.front() {
+            if now.saturating_sub(since) < TOMBSTONE_TTL {
+                return;
+            }
+            self.tombstones.pop_front();
+            let Some(conn) = self.conns.get(&k) else {
+                continue;
+            };
+            if !conn.reported {
+                continue; // the four-tuple was reused: a live connection now
+            }
+            if now.saturating_sub(conn.last_seen) >= TOMBSTONE_TTL {
+                self.conns.remove(&k);
+            } else {
+                self.tombstones.push_back((conn.last_seen, k));
+            }
         }
     }
 
@@ -562,7 +588,7 @@ impl Follower {
                 conn.endpoints = Some(ep);
                 conn.track = Some(Box::default());
                 if greeting_first || self.server_ports.contains(&ep.server.port()) {
-                    conn.observer = Some(Observer::new(self.cfg));
+                    conn.observer = Some(Box::new(Observer::new(self.cfg)));
                 } else {
                     conn.pending = true;
                 }
@@ -576,7 +602,7 @@ impl Follower {
             if conn.endpoints.is_some_and(|ep| seg.src == ep.server)
                 && looks_like_greeting(seg.payload)
             {
-                conn.observer = Some(Observer::new(self.cfg));
+                conn.observer = Some(Box::new(Observer::new(self.cfg)));
             } else {
                 conn.track = None;
             }
