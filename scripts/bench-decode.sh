@@ -6,7 +6,8 @@
 #   2. reads it with handshake-probe decode (connection records, jsonl),
 #      with tshark -Y mysql -T fields (Wireshark's dissector), and with
 #      tcpdump -r -w /dev/null (the libpcap read floor): median of
-#      HSP_REPEAT runs (tshark: one run), packets per second and ratios;
+#      HSP_REPEAT (7) interleaved runs (tshark: one run), packets per
+#      second and ratios;
 #   3. builds a ~1 GB capture (time-shifted copies, mergecap) and prints
 #      handshake-probe's peak RSS decoding it.
 set -euo pipefail
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release -q
 N=${HSP_HANDSHAKES:-100000}
-REPEAT=${HSP_REPEAT:-3}
+REPEAT=${HSP_REPEAT:-7}
 hp=target/release/handshake-probe
 dir=$(mktemp -d /tmp/hsp-bench-decode-XXXXXX)
 trap 'bash scripts/private-mariadb.sh stop "$dir/db"; rm -rf "$dir"' EXIT
@@ -37,10 +38,16 @@ timed() { # prints wall seconds of "$@" with output discarded
   python3 -c "print(f'{$t1-$t0:.3f}')"
 }
 median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
-runs() { local out=(); for _ in $(seq "$REPEAT"); do out+=("$(timed "$@")"); done; median "${out[@]}"; }
 
-t_hp=$(runs $hp decode --format jsonl --port "$port" "$dir/big.pcap")
-t_floor=$(runs tcpdump -r "$dir/big.pcap" -w /dev/null)
+# Interleaved, so both see the same moments of a shared machine.
+hp_runs=(); floor_runs=()
+for _ in $(seq "$REPEAT"); do
+  hp_runs+=("$(timed $hp decode --format jsonl --port "$port" "$dir/big.pcap")")
+  floor_runs+=("$(timed tcpdump -r "$dir/big.pcap" -w /dev/null)")
+done
+t_hp=$(median "${hp_runs[@]}")
+t_floor=$(median "${floor_runs[@]}")
+echo "# runs (s): handshake-probe ${hp_runs[*]}; tcpdump ${floor_runs[*]}"
 t_tshark=$(timed tshark -r "$dir/big.pcap" -d "tcp.port==$port,mysql" -Y mysql -T fields -e frame.number -e _ws.col.Info)
 conns=$($hp decode --format jsonl --port "$port" "$dir/big.pcap" | tail -1 | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['connections'], s['verdicts'])")
 python3 - "$records" "$t_hp" "$t_tshark" "$t_floor" <<'PY'

@@ -17,6 +17,19 @@ fn bin() -> Command {
     c
 }
 
+/// Kills the capture (by its PID, which this test started) if the test
+/// fails before stopping it.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Lines of a child's stream, as they come, over a channel.
 fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
@@ -110,7 +123,7 @@ fn live_capture_reports_connections_as_they_end_and_summarises_on_ctrl_c() {
 
     // Ctrl-C: the summary, then exit 1 (one connection was not ok).
     let ok = Command::new("kill")
-        .args(["-INT", &cap.id().to_string()])
+        .args(["-INT", &cap.0.id().to_string()])
         .status()
         .unwrap();
     assert!(ok.success());
@@ -122,7 +135,7 @@ fn live_capture_reports_connections_as_they_end_and_summarises_on_ctrl_c() {
     assert_eq!(summary["connections"], 4);
     assert_eq!(summary["verdicts"]["ok"], 3);
     assert!(summary["kernel_dropped"].is_u64(), "{summary}");
-    let status = cap.wait().unwrap();
+    let status = cap.0.wait().unwrap();
     assert_eq!(status.code(), Some(1));
 }
 
