@@ -47,21 +47,20 @@ fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
 fn live_capture_reports_connections_as_they_end_and_summarises_on_ctrl_c() {
     let server = MariaDb::start_default();
     let port = server.addr().port();
-    let mut cap = bin()
-        .args(["capture", "-i", "lo", "--format", "jsonl", "--filter"])
-        .arg(format!("tcp port {port}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn handshake-probe capture");
-    let out = lines(cap.stdout.take().unwrap());
-    let err = lines(cap.stderr.take().unwrap());
+    let mut cap = Reap(
+        bin()
+            .args(["capture", "-i", "lo", "--format", "jsonl", "--filter"])
+            .arg(format!("tcp port {port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn handshake-probe capture"),
+    );
+    let out = lines(cap.0.stdout.take().unwrap());
+    let err = lines(cap.0.stderr.take().unwrap());
     let ready = err
         .recv_timeout(Duration::from_secs(10))
-        .unwrap_or_else(|e| {
-            let _ = cap.kill();
-            panic!("capture did not start ({e}); it needs root or CAP_NET_RAW")
-        });
+        .unwrap_or_else(|e| panic!("capture did not start ({e}); it needs root or CAP_NET_RAW"));
     assert!(ready.contains("capturing on lo"), "{ready}");
 
     // Three good logins, one wrong password: one connection each (no
@@ -98,7 +97,7 @@ fn live_capture_reports_connections_as_they_end_and_summarises_on_ctrl_c() {
     }
     assert_eq!(records.len(), 4, "records before Ctrl-C: {records:#?}");
     assert!(
-        cap.try_wait().unwrap().is_none(),
+        cap.0.try_wait().unwrap().is_none(),
         "capture ended on its own"
     );
     let verdicts: Vec<&str> = records
