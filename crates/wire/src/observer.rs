@@ -425,11 +425,17 @@ impl Observer {
         out: &mut Vec<ObserverEvent>,
     ) {
         let payload = &raw.payload[..];
+        // The greeting is decoded once: to tell a capture that starts
+        // mid-connection, and as the packet itself.
+        let mut greeting = None;
         if self.state == State::Start {
-            let looks_like_greeting = dir == Direction::ServerToClient
+            let candidate = (dir == Direction::ServerToClient
                 && raw.seq == 0
-                && matches!(payload.first(), Some(9 | 10 | 0xff))
-                && !matches!(decode_greeting(payload), Packet::Malformed(_));
+                && matches!(payload.first(), Some(9 | 10 | 0xff)))
+            .then(|| decode_greeting(payload))
+            .filter(|g| !matches!(g, Packet::Malformed(_)));
+            let looks_like_greeting = candidate.is_some();
+            greeting = candidate;
             if !looks_like_greeting {
                 self.state = State::Command;
                 if !self.midstream_reported {
@@ -443,9 +449,10 @@ impl Observer {
             }
         }
         let decode_ctx = self.ctx();
-        let packet = match dir {
-            Direction::ServerToClient => self.server_packet(payload, at, out),
-            Direction::ClientToServer => self.client_packet(raw.seq, payload, at, out),
+        let packet = match (dir, greeting) {
+            (_, Some(g)) => self.on_greeting(g, at, out),
+            (Direction::ServerToClient, None) => self.server_packet(payload, at, out),
+            (Direction::ClientToServer, None) => self.client_packet(raw.seq, payload, at, out),
         };
         if let Packet::Malformed(_) = &packet {
             out.push(ObserverEvent::Notice {
@@ -518,59 +525,60 @@ impl Observer {
         }
     }
 
+    /// The server's first packet (greeting, or an ERR in its place).
+    fn on_greeting(&mut self, pkt: Packet, at: Duration, out: &mut Vec<ObserverEvent>) -> Packet {
+        let dir = Direction::ServerToClient;
+        match &pkt {
+            Packet::Greeting(g) => {
+                self.server_caps = Some(g.capabilities);
+                self.state = State::ExpectLogin;
+                Self::milestone(
+                    out,
+                    at,
+                    dir,
+                    Milestone::Greeting {
+                        protocol: 10,
+                        server_version: String::from_utf8_lossy(&g.server_version).into_owned(),
+                        connection_id: g.connection_id,
+                    },
+                );
+            }
+            Packet::GreetingV9(g) => {
+                self.server_caps = Some(Capabilities::empty());
+                self.state = State::ExpectLogin;
+                Self::milestone(
+                    out,
+                    at,
+                    dir,
+                    Milestone::Greeting {
+                        protocol: 9,
+                        server_version: String::from_utf8_lossy(&g.server_version).into_owned(),
+                        connection_id: g.connection_id,
+                    },
+                );
+            }
+            Packet::GreetingError(e) => {
+                self.state = State::Closed;
+                Self::milestone(
+                    out,
+                    at,
+                    dir,
+                    Milestone::Err {
+                        code: e.code,
+                        in_place_of_greeting: true,
+                    },
+                );
+            }
+            _ => {}
+        }
+        pkt
+    }
+
     fn server_packet(&mut self, p: &[u8], at: Duration, out: &mut Vec<ObserverEvent>) -> Packet {
         let dir = Direction::ServerToClient;
         let first = p.first().copied();
         match self.state {
-            State::Start => {
-                let pkt = decode_greeting(p);
-                match &pkt {
-                    Packet::Greeting(g) => {
-                        self.server_caps = Some(g.capabilities);
-                        self.state = State::ExpectLogin;
-                        Self::milestone(
-                            out,
-                            at,
-                            dir,
-                            Milestone::Greeting {
-                                protocol: 10,
-                                server_version: String::from_utf8_lossy(&g.server_version)
-                                    .into_owned(),
-                                connection_id: g.connection_id,
-                            },
-                        );
-                    }
-                    Packet::GreetingV9(g) => {
-                        self.server_caps = Some(Capabilities::empty());
-                        self.state = State::ExpectLogin;
-                        Self::milestone(
-                            out,
-                            at,
-                            dir,
-                            Milestone::Greeting {
-                                protocol: 9,
-                                server_version: String::from_utf8_lossy(&g.server_version)
-                                    .into_owned(),
-                                connection_id: g.connection_id,
-                            },
-                        );
-                    }
-                    Packet::GreetingError(e) => {
-                        self.state = State::Closed;
-                        Self::milestone(
-                            out,
-                            at,
-                            dir,
-                            Milestone::Err {
-                                code: e.code,
-                                in_place_of_greeting: true,
-                            },
-                        );
-                    }
-                    _ => {}
-                }
-                pkt
-            }
+            State::Start => self.on_greeting(decode_greeting(p), at, out),
             State::ExpectAuthResult | State::ExpectClientAuth | State::ExpectLogin => {
                 let pkt = match first {
                     Some(0x00) => ok_or_malformed(p, self.ctx()),
