@@ -279,6 +279,7 @@ fn file_bar(path: &Path, enabled: bool) -> (ProgressBar, u64) {
 /// Connection analysis: one record per MySQL connection, from files or a
 /// live capture.
 fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<ExitCode> {
+    let live_input = inputs.iter().any(|i| matches!(i, Input::Live { .. }));
     let mut ports = vec![3306];
     ports.extend(&args.ports);
     let params = Params {
@@ -370,8 +371,9 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
             let mut o = String::new();
             let _ = writeln!(
                 o,
-                "{}handshake-probe decode: {} connection(s) in {} input(s), {} records, {:.2} s of capture",
+                "{}handshake-probe {}: {} connection(s) in {} input(s), {} records, {:.2} s of capture",
                 if args.quiet { "" } else { "\n" },
+                if live_input { "capture" } else { "decode" },
                 summary.connections,
                 totals.files,
                 totals.records,
