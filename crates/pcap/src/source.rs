@@ -163,8 +163,7 @@ impl RecordSource for PcapFile {
 ///
 /// libpcap's read timeout does not fire on Linux while no packet arrives
 /// (TPACKET_V3 retires only blocks that hold packets), so a ticker thread
-/// wakes the blocked read with `pcap_breakloop` every
-/// [`LIVE_TICK`]: each wake-up is an idle tick (connections that closed
+/// wakes the blocked read with `pcap_breakloop` every 200 ms: each wake-up is an idle tick (connections that closed
 /// during a quiet spell are still reported on time), and the one after
 /// `stop` is set ends the capture.
 pub struct LiveCapture {
@@ -173,12 +172,12 @@ pub struct LiveCapture {
     linktype: i32,
     frame: u64,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    dropped_handle: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ticker_done: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for LiveCapture {
     fn drop(&mut self) {
-        self.dropped_handle
+        self.ticker_done
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
@@ -228,8 +227,8 @@ impl LiveCapture {
         }
         let linktype = cap.get_datalink().0;
         let wake = cap.breakloop_handle();
-        let dropped_handle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let gone = dropped_handle.clone();
+        let ticker_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gone = ticker_done.clone();
         std::thread::Builder::new()
             .name("capture-ticker".into())
             .spawn(move || {
@@ -245,7 +244,7 @@ impl LiveCapture {
             linktype,
             frame: 0,
             stop,
-            dropped_handle,
+            ticker_done,
         })
     }
 }
