@@ -4,8 +4,8 @@
 //! vocabulary, so that one classifier and one set of statistics serve both:
 //!
 //! - [`phase`]: the phases that are timed, and whose turn each one is;
-//! - [`classify`]: [`Facts`] measured about a connection in,
-//!   a [`Verdict`](verdict::Verdict) with evidence out (pure, no clock);
+//! - [`classify`](mod@classify): [`Facts`] measured about a connection in,
+//!   a [`Verdict`] with evidence out (pure, no clock);
 //! - [`record`]: the `{"type":"connection"}` record both drivers emit;
 //! - [`stats`]: HdrHistogram per phase and counts, merged across workers.
 //!

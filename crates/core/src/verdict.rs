@@ -3,7 +3,7 @@
 //! A verdict names the cause of how a handshake went: the party whose action
 //! or delay decided it. What happened on the wire is the separate
 //! [`End`](crate::classify::End) (serialized as `outcome`). The rules that
-//! choose a verdict are in [`classify`](crate::classify) and, in prose, in
+//! choose a verdict are in [`classify`](fn@crate::classify) and, in prose, in
 //! `docs/verdicts.md`.
 
 use std::fmt;
