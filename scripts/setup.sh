@@ -4,14 +4,14 @@
 #   - libpcap-dev          the `pcap` crate links against libpcap
 #   - mariadb-server/-client  the private test server (mariadbd, mariadb-install-db)
 #   - tshark, tcpdump      the conformance oracle and fixture recording
-#   - iproute2, openssl    network namespaces/netem; test certificates
+#   - iproute2, iptables   network namespaces and the router's faults (test-netns.sh)
+#   - openssl              test certificates
 #   - PyMySQL              an independent client for fixtures and baselines
 # The Debian mariadb-server package starts a system mariadbd on install; we stop
 # and disable it because tests always start their own private server.
 set -euo pipefail
 
-pkgs=(libpcap-dev mariadb-server mariadb-client mariadb-plugin-provider-lz4 tshark tcpdump iproute2 openssl python3-pip procps util-linux)
-pkgs=(libpcap-dev mariadb-server mariadb-client tshark tcpdump iproute2 openssl procps util-linux)
+pkgs=(libpcap-dev mariadb-server mariadb-client tshark tcpdump iproute2 iptables openssl procps util-linux)
 
 missing=()
 for p in "${pkgs[@]}"; do
