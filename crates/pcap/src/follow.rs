@@ -195,16 +195,28 @@ fn after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
+/// Index 0 is the client's direction, 1 the server's.
+fn direction(d: usize) -> Direction {
+    if d == 0 {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
+    }
+}
+
 impl Conn {
+    /// Tells the observer that bytes of direction `d` are missing.
+    fn gap(&mut self, d: usize, at: Duration, events: &mut Vec<ObserverEvent>) {
+        if let Some(obs) = self.observer.as_mut() {
+            obs.gap(direction(d), at, events);
+        }
+    }
+
     /// Feeds held segments of direction `d` that the edge has reached, in
     /// order, trimming what was already fed. They are stamped `at`, when
     /// the hole filled: a packet is complete only then.
     fn release(&mut self, d: usize, at: Duration, events: &mut Vec<ObserverEvent>) {
-        let dir = if d == 0 {
-            Direction::ClientToServer
-        } else {
-            Direction::ServerToClient
-        };
+        let dir = direction(d);
         let (Some(obs), Some(next)) = (self.observer.as_mut(), self.next[d].as_mut()) else {
             // Nothing to feed them to: dropped, so no caller loops on them.
             self.held_bytes -= self.held[d].iter().map(|h| h.data.len()).sum::<usize>();
@@ -240,14 +252,7 @@ impl Conn {
         else {
             return;
         };
-        if let Some(obs) = self.observer.as_mut() {
-            let dir = if d == 0 {
-                Direction::ClientToServer
-            } else {
-                Direction::ServerToClient
-            };
-            obs.gap(dir, at, events);
-        }
+        self.gap(d, at, events);
         self.next[d] = Some(first);
         self.release(d, at, events);
     }
@@ -608,12 +613,8 @@ impl Follower {
             }
         }
         let Some(ep) = conn.endpoints else { return };
-        let dir = if seg.src == ep.client {
-            Direction::ClientToServer
-        } else {
-            Direction::ServerToClient
-        };
-        let d = usize::from(dir == Direction::ServerToClient);
+        let d = usize::from(seg.src != ep.client);
+        let dir = direction(d);
         let syn = u32::from(seg.flags.syn);
         if let Some(t) = conn.track.as_mut() {
             t.on_segment(dir, seg, at, frame);
@@ -665,9 +666,7 @@ impl Follower {
                 // A hole that will not fill (acknowledged, or the hold is
                 // full): a gap, then what is held past it, then this.
                 if conn.held[d].is_empty() {
-                    if let Some(obs) = conn.observer.as_mut() {
-                        obs.gap(dir, at, &mut events);
-                    }
+                    conn.gap(d, at, &mut events);
                     conn.next[d] = Some(start);
                 } else {
                     conn.skip_hole(d, at, &mut events);
@@ -675,9 +674,7 @@ impl Follower {
                 let edge = conn.next[d].unwrap_or(start);
                 let rel = edge.wrapping_sub(start) as i32;
                 if rel < 0 {
-                    if let Some(obs) = conn.observer.as_mut() {
-                        obs.gap(dir, at, &mut events);
-                    }
+                    conn.gap(d, at, &mut events);
                     conn.next[d] = Some(start);
                 } else {
                     data = data.get(rel as usize..).unwrap_or(&[]);
@@ -694,9 +691,7 @@ impl Follower {
                 }
                 conn.next[d] = Some(edge.wrapping_add(data.len() as u32));
                 if seg.truncated {
-                    if let Some(obs) = conn.observer.as_mut() {
-                        obs.gap(dir, at, &mut events);
-                    }
+                    conn.gap(d, at, &mut events);
                     // The bytes cut off are missing too: resume after them.
                     let end = start.wrapping_add(seg.payload.len() as u32);
                     conn.next[d] = Some(end);

@@ -172,11 +172,10 @@ fn fast_tcp<'a>(
     }))
 }
 
-/// [`slice_tcp`] through etherparse only: every link and IP shape it
-/// knows, slower. Public for the test that compares the two paths.
-#[doc(hidden)]
-pub fn slice_tcp_etherparse(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
-    let pkt = match dlt {
+/// A record of link type `dlt` sliced by etherparse, down to whatever it
+/// holds.
+fn lax_slice(dlt: i32, data: &[u8]) -> Option<LaxSlicedPacket<'_>> {
+    Some(match dlt {
         DLT_EN10MB => LaxSlicedPacket::from_ethernet(data).ok()?,
         DLT_LINUX_SLL => {
             let proto = u16::from_be_bytes(data.get(14..16)?.try_into().ok()?);
@@ -191,7 +190,14 @@ pub fn slice_tcp_etherparse(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
             LaxSlicedPacket::from_ip(data).ok()?
         }
         _ => return None,
-    };
+    })
+}
+
+/// [`slice_tcp`] through etherparse only: every link and IP shape it
+/// knows, slower. Public for the test that compares the two paths.
+#[doc(hidden)]
+pub fn slice_tcp_etherparse(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
+    let pkt = lax_slice(dlt, data)?;
     let (src_ip, dst_ip, truncated): (IpAddr, IpAddr, bool) = match pkt.net.as_ref()? {
         LaxNetSlice::Ipv4(v4) => {
             if v4.payload().fragmented {
@@ -234,19 +240,8 @@ pub fn slice_tcp_etherparse(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
 /// fragment's TCP bytes cannot be read without reassembling IP, which
 /// the decoder does not do: they are counted and become gaps).
 pub(crate) fn is_ipv4_fragment(dlt: i32, data: &[u8]) -> bool {
-    let pkt = match dlt {
-        DLT_EN10MB => LaxSlicedPacket::from_ethernet(data).ok(),
-        DLT_LINUX_SLL if data.len() >= 16 => Some(LaxSlicedPacket::from_ether_type(
-            EtherType(be16(data, 14)),
-            &data[16..],
-        )),
-        DLT_LINUX_SLL2 if data.len() >= 20 => Some(LaxSlicedPacket::from_ether_type(
-            EtherType(be16(data, 0)),
-            &data[20..],
-        )),
-        DLT_NULL | DLT_LOOP if data.len() >= 4 => LaxSlicedPacket::from_ip(&data[4..]).ok(),
-        DLT_RAW | DLT_RAW_OPENBSD | DLT_RAW_101 | DLT_IPV4 => LaxSlicedPacket::from_ip(data).ok(),
-        _ => None,
-    };
-    matches!(pkt.and_then(|p| p.net), Some(LaxNetSlice::Ipv4(v4)) if v4.payload().fragmented)
+    matches!(
+        lax_slice(dlt, data).and_then(|p| p.net),
+        Some(LaxNetSlice::Ipv4(v4)) if v4.payload().fragmented
+    )
 }

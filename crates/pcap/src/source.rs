@@ -71,6 +71,19 @@ pub struct Record<'a> {
     pub data: &'a [u8],
 }
 
+impl<'a> Record<'a> {
+    /// Record `frame` from a libpcap packet, opened with nanosecond
+    /// precision (`tv_usec` then holds nanoseconds).
+    fn from_packet(frame: u64, p: &pcap::Packet<'a>) -> Self {
+        Record {
+            frame,
+            ts: Duration::new(p.header.ts.tv_sec as u64, p.header.ts.tv_usec as u32),
+            orig_len: p.header.len,
+            data: p.data,
+        }
+    }
+}
+
 /// An open capture file.
 pub struct PcapFile {
     path: PathBuf,
@@ -127,13 +140,7 @@ impl PcapFile {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.frame += 1;
-                let ts = Duration::new(p.header.ts.tv_sec as u64, p.header.ts.tv_usec as u32);
-                Ok(Some(Record {
-                    frame: self.frame,
-                    ts,
-                    orig_len: p.header.len,
-                    data: p.data,
-                }))
+                Ok(Some(Record::from_packet(self.frame, &p)))
             }
             Err(pcap::Error::NoMorePackets) => Ok(None),
             Err(e) => Err(PcapError::Read {
@@ -261,13 +268,7 @@ impl RecordSource for LiveCapture {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.frame += 1;
-                let ts = Duration::new(p.header.ts.tv_sec as u64, p.header.ts.tv_usec as u32);
-                Ok(Next::Record(Record {
-                    frame: self.frame,
-                    ts,
-                    orig_len: p.header.len,
-                    data: p.data,
-                }))
+                Ok(Next::Record(Record::from_packet(self.frame, &p)))
             }
             // The ticker's pcap_breakloop (NoMorePackets) or libpcap's own
             // timeout: an idle tick, or the end once `stop` is set.

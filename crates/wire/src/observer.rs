@@ -528,48 +528,38 @@ impl Observer {
     /// The server's first packet (greeting, or an ERR in its place).
     fn on_greeting(&mut self, pkt: Packet, at: Duration, out: &mut Vec<ObserverEvent>) -> Packet {
         let dir = Direction::ServerToClient;
-        match &pkt {
-            Packet::Greeting(g) => {
-                self.server_caps = Some(g.capabilities);
-                self.state = State::ExpectLogin;
-                Self::milestone(
-                    out,
-                    at,
-                    dir,
-                    Milestone::Greeting {
-                        protocol: 10,
-                        server_version: String::from_utf8_lossy(&g.server_version).into_owned(),
-                        connection_id: g.connection_id,
-                    },
-                );
-            }
+        let greeting = match &pkt {
+            Packet::Greeting(g) => Some((10, g.capabilities, &g.server_version, g.connection_id)),
             Packet::GreetingV9(g) => {
-                self.server_caps = Some(Capabilities::empty());
-                self.state = State::ExpectLogin;
-                Self::milestone(
-                    out,
-                    at,
-                    dir,
-                    Milestone::Greeting {
-                        protocol: 9,
-                        server_version: String::from_utf8_lossy(&g.server_version).into_owned(),
-                        connection_id: g.connection_id,
-                    },
-                );
+                Some((9, Capabilities::empty(), &g.server_version, g.connection_id))
             }
-            Packet::GreetingError(e) => {
-                self.state = State::Closed;
-                Self::milestone(
-                    out,
-                    at,
-                    dir,
-                    Milestone::Err {
-                        code: e.code,
-                        in_place_of_greeting: true,
-                    },
-                );
-            }
-            _ => {}
+            _ => None,
+        };
+        if let Some((protocol, caps, version, connection_id)) = greeting {
+            self.server_caps = Some(caps);
+            self.state = State::ExpectLogin;
+            Self::milestone(
+                out,
+                at,
+                dir,
+                Milestone::Greeting {
+                    protocol,
+                    server_version: String::from_utf8_lossy(version).into_owned(),
+                    connection_id,
+                },
+            );
+        }
+        if let Packet::GreetingError(e) = &pkt {
+            self.state = State::Closed;
+            Self::milestone(
+                out,
+                at,
+                dir,
+                Milestone::Err {
+                    code: e.code,
+                    in_place_of_greeting: true,
+                },
+            );
         }
         pkt
     }
