@@ -293,13 +293,14 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
     let mut patterns = Patterns::default();
     let mut totals = CaptureTotals::default();
     let mut write_error = None;
+    let mut line = Vec::new();
     for input in inputs {
         let live = matches!(input, Input::Live { .. });
         let sink = |r: ConnectionRecord| {
             stats.record(&r);
             patterns.add(&r);
             if write_error.is_none() {
-                let written = write_connection(&mut out, &r, args).and_then(|()| {
+                let written = write_connection(&mut out, &mut line, &r, args).and_then(|()| {
                     // Live records are for watching: out as each connection ends.
                     if live {
                         out.flush().map_err(Into::into)
@@ -500,11 +501,18 @@ pub(crate) fn capture(args: &CaptureArgs) -> Result<ExitCode> {
     )
 }
 
-fn write_connection(out: &mut impl Write, r: &ConnectionRecord, args: &AnalysisArgs) -> Result<()> {
+fn write_connection(
+    out: &mut impl Write,
+    line: &mut Vec<u8>,
+    r: &ConnectionRecord,
+    args: &AnalysisArgs,
+) -> Result<()> {
     match args.format {
         Format::Jsonl => {
-            serde_json::to_writer(&mut *out, r)?;
-            out.write_all(b"\n")?;
+            line.clear();
+            r.write_json(line);
+            line.push(b'\n');
+            out.write_all(line)?;
         }
         Format::Text if !args.quiet => {
             let total = r

@@ -255,6 +255,7 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
         let mut intervals = IntervalHistograms::new(Duration::from_secs(1));
         let mut server_version = None;
         let mut write_error = None;
+        let mut line = Vec::new();
         while let Some(rec) = rx.recv().await {
             bar.inc(1);
             if server_version.is_none() {
@@ -262,9 +263,12 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
             }
             if write_error.is_none() {
                 let r = match args.format {
-                    ProbeFormat::Jsonl => serde_json::to_writer(&mut out, &rec)
-                        .map_err(std::io::Error::from)
-                        .and_then(|()| out.write_all(b"\n")),
+                    ProbeFormat::Jsonl => {
+                        line.clear();
+                        rec.write_json(&mut line);
+                        line.push(b'\n');
+                        out.write_all(&line)
+                    }
                     ProbeFormat::Text if args.verbose => {
                         bar.suspend(|| writeln!(out, "{}", output::ping_line(&rec)))
                     }

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod classify;
+mod json;
 pub mod phase;
 pub mod record;
 pub mod stats;

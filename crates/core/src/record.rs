@@ -254,3 +254,37 @@ pub struct Frames {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rst_server: Option<u64>,
 }
+
+/// `a` as `ip:port`, as its `Display` writes it, without going through
+/// `fmt` for IPv4 (two per record, on a capture of short connections a
+/// twentieth of the decoding time).
+pub fn addr_string(a: std::net::SocketAddr) -> String {
+    let std::net::SocketAddr::V4(v4) = a else {
+        return a.to_string();
+    };
+    let mut s = Vec::with_capacity(21);
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push(b'.');
+        }
+        crate::json::uint(&mut s, u64::from(octet));
+    }
+    s.push(b':');
+    crate::json::uint(&mut s, u64::from(v4.port()));
+    String::from_utf8(s).unwrap_or_else(|_| a.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn addr_string_is_display(ip in any::<[u8; 4]>(), v6 in any::<u128>(), port in any::<u16>()) {
+            let a = std::net::SocketAddr::from((ip, port));
+            prop_assert_eq!(super::addr_string(a), a.to_string());
+            let b = std::net::SocketAddr::from((std::net::Ipv6Addr::from(v6), port));
+            prop_assert_eq!(super::addr_string(b), b.to_string());
+        }
+    }
+}

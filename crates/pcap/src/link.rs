@@ -54,6 +54,24 @@ const DLT_IPV4: i32 = 228;
 const DLT_IPV6: i32 = 229;
 const DLT_LINUX_SLL2: i32 = 276;
 
+/// Whether records of link type `dlt` can hold a TCP segment this crate
+/// slices.
+pub(crate) fn decodable(dlt: i32) -> bool {
+    matches!(
+        dlt,
+        DLT_NULL
+            | DLT_EN10MB
+            | DLT_RAW
+            | DLT_RAW_OPENBSD
+            | DLT_LOOP
+            | DLT_RAW_101
+            | DLT_LINUX_SLL
+            | DLT_IPV4
+            | DLT_IPV6
+            | DLT_LINUX_SLL2
+    )
+}
+
 /// Slices a record of link type `dlt` down to TCP; `None` for anything
 /// that is not TCP over IP.
 ///

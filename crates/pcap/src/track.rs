@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use hsp_core::classify::{End, Facts, Params, classify};
 use hsp_core::phase::{Phase, micros};
-use hsp_core::record::{AuthInfo, ConnectionRecord, Frames, ServerError, TcpEvidence, Vantage};
+use hsp_core::record::{
+    AuthInfo, ConnectionRecord, Frames, ServerError, TcpEvidence, Vantage, addr_string,
+};
 use hsp_core::verdict::Verdict;
 use hsp_wire::observer::{Direction, Milestone, Notice, ObserverEvent};
 use hsp_wire::packets::Packet;
@@ -359,7 +361,7 @@ impl Track {
         let mut ev = Vec::new();
         let close = self.first_close();
         let (end, phase, end_at, server_wait) = self.outcome(close, &mut ev);
-        let mut facts = Facts::new(end, phase, ep.server.to_string());
+        let mut facts = Facts::new(end, phase, addr_string(ep.server));
         let start = self.syn.or(self.first).map_or(capture_start, |a| a.0);
         // Phases that completed.
         let mut set = |p: Phase, from: Option<Duration>, to: Option<Duration>| {
@@ -426,7 +428,7 @@ impl Track {
             c,
         );
         r.stream = Some(stream);
-        r.client = Some(ep.client.to_string());
+        r.client = Some(addr_string(ep.client));
         r.server_version.clone_from(&self.server_version);
         r.connection_id = self.connection_id;
         if let Some((

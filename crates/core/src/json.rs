@@ -1,0 +1,522 @@
+//! The connection record as one JSON line, written by hand.
+//!
+//! A capture of short connections makes one record per handshake, and
+//! serde_json spent more time on them than the whole TCP follower did: it
+//! escapes every key (the same sixty names, every record) and goes through
+//! `fmt` for addresses. This writer knows the keys need no escaping and
+//! writes integers with a digit loop. serde's derive stays the definition
+//! of the shape: a property test asserts that both give the same bytes for
+//! arbitrary records, and every struct is destructured here without `..`,
+//! so a new field does not compile until it is written.
+
+use crate::classify::AppError;
+use crate::phase::{Party, PhaseTimes, micros};
+use crate::record::{
+    AuthInfo, ConnectionRecord, Frames, ServerError, TcpEvidence, TcpInfo, TlsInfo, Vantage,
+};
+
+/// An object being written: keys are `'static` names that need no escaping.
+struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    #[inline(always)]
+    fn open(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Self { out, first: true }
+    }
+
+    #[inline(always)]
+    fn key(&mut self, k: &'static str) {
+        debug_assert!(
+            k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "{k}"
+        );
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    #[inline(always)]
+    fn str(&mut self, k: &'static str, v: &str) {
+        self.key(k);
+        string(self.out, v);
+    }
+
+    #[inline(always)]
+    fn opt_str(&mut self, k: &'static str, v: Option<&str>) {
+        if let Some(v) = v {
+            self.str(k, v);
+        }
+    }
+
+    #[inline(always)]
+    fn uint(&mut self, k: &'static str, v: impl Into<u64>) {
+        self.key(k);
+        uint(self.out, v.into());
+    }
+
+    #[inline(always)]
+    fn opt_uint(&mut self, k: &'static str, v: Option<impl Into<u64>>) {
+        if let Some(v) = v {
+            self.uint(k, v);
+        }
+    }
+
+    #[inline(always)]
+    fn bool(&mut self, k: &'static str, v: bool) {
+        self.key(k);
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+    }
+
+    #[inline(always)]
+    fn object(&mut self, k: &'static str, f: impl FnOnce(&mut Obj<'_>)) {
+        self.key(k);
+        let mut o = Obj::open(self.out);
+        f(&mut o);
+        o.close();
+    }
+
+    #[inline(always)]
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// `v` in decimal.
+pub(crate) fn uint(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // A few digits: pushed one by one rather than through memcpy.
+    for &d in &buf[i..] {
+        out.push(d);
+    }
+}
+
+/// `s` as a JSON string, escaped as serde_json does: `"`, `\` and control
+/// characters only (short forms where JSON has them, else `\u00XX`).
+fn string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    // Almost every string needs no escape: found without branching per
+    // byte (the fold vectorises), copied whole.
+    let plain = bytes
+        .iter()
+        .fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..0x20 => &[],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 15)]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+fn party(p: Party) -> &'static str {
+    match p {
+        Party::Server => "server",
+        Party::Network => "network",
+        Party::Client => "client",
+        Party::None => "none",
+    }
+}
+
+fn vantage(v: Vantage) -> &'static str {
+    match v {
+        Vantage::NearClient => "near_client",
+        Vantage::NearServer => "near_server",
+        Vantage::Unknown => "unknown",
+    }
+}
+
+fn phases(o: &mut Obj<'_>, p: &PhaseTimes) {
+    for (phase, d) in p.iter() {
+        o.uint(phase.name(), micros(d));
+    }
+}
+
+fn server_error(o: &mut Obj<'_>, e: &ServerError) {
+    let ServerError {
+        code,
+        name,
+        sql_state,
+        message,
+        replaced_greeting,
+    } = e;
+    o.uint("code", *code);
+    o.opt_str("name", *name);
+    o.opt_str("sql_state", sql_state.as_deref());
+    o.str("message", message);
+    o.bool("replaced_greeting", *replaced_greeting);
+}
+
+fn app_error(o: &mut Obj<'_>, e: &AppError) {
+    let AppError {
+        code,
+        name,
+        message,
+    } = e;
+    o.uint("code", *code);
+    o.opt_str("name", *name);
+    o.str("message", message);
+}
+
+fn tcp_info(o: &mut Obj<'_>, t: &TcpInfo) {
+    let TcpInfo {
+        rtt_us,
+        rttvar_us,
+        retransmits,
+        total_retrans,
+        lost,
+        unacked,
+    } = *t;
+    o.uint("rtt_us", rtt_us);
+    o.uint("rttvar_us", rttvar_us);
+    o.uint("retransmits", retransmits);
+    o.uint("total_retrans", total_retrans);
+    o.uint("lost", lost);
+    o.uint("unacked", unacked);
+}
+
+fn tcp_evidence(o: &mut Obj<'_>, t: &TcpEvidence) {
+    let TcpEvidence {
+        vantage: v,
+        handshake_rtt_us,
+        syn_retransmits,
+        syn_ack_retransmits,
+        retransmits_c2s,
+        retransmits_s2c,
+        max_unacked_c2s_us,
+        max_unacked_s2c_us,
+        zero_windows,
+        closed_by,
+        close,
+        capture_loss,
+        encrypted,
+    } = *t;
+    o.str("vantage", vantage(v));
+    o.opt_uint("handshake_rtt_us", handshake_rtt_us);
+    o.uint("syn_retransmits", syn_retransmits);
+    o.uint("syn_ack_retransmits", syn_ack_retransmits);
+    o.uint("retransmits_c2s", retransmits_c2s);
+    o.uint("retransmits_s2c", retransmits_s2c);
+    o.uint("max_unacked_c2s_us", max_unacked_c2s_us);
+    o.uint("max_unacked_s2c_us", max_unacked_s2c_us);
+    o.uint("zero_windows", zero_windows);
+    o.opt_str("closed_by", closed_by);
+    o.opt_str("close", close);
+    o.uint("capture_loss", capture_loss);
+    o.bool("encrypted", encrypted);
+}
+
+fn frames(o: &mut Obj<'_>, f: &Frames) {
+    let Frames {
+        syn,
+        syn_ack,
+        greeting,
+        ssl_request,
+        login,
+        first_answer,
+        outcome,
+        fin_client,
+        fin_server,
+        rst_client,
+        rst_server,
+    } = *f;
+    o.opt_uint("syn", syn);
+    o.opt_uint("syn_ack", syn_ack);
+    o.opt_uint("greeting", greeting);
+    o.opt_uint("ssl_request", ssl_request);
+    o.opt_uint("login", login);
+    o.opt_uint("first_answer", first_answer);
+    o.opt_uint("outcome", outcome);
+    o.opt_uint("fin_client", fin_client);
+    o.opt_uint("fin_server", fin_server);
+    o.opt_uint("rst_client", rst_client);
+    o.opt_uint("rst_server", rst_server);
+}
+
+impl ConnectionRecord {
+    /// Appends the record as JSON to `out`, byte for byte what
+    /// `serde_json::to_writer` writes for it, without the newline.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let Self {
+            kind,
+            id,
+            stream,
+            start_us,
+            client,
+            server,
+            verdict,
+            party: who,
+            outcome,
+            phase,
+            phases_us,
+            error,
+            app_error: app,
+            server_version,
+            connection_id,
+            auth,
+            tls,
+            tcp_info: info,
+            tcp,
+            frames: fr,
+            near_connect_timeout,
+            evidence,
+        } = self;
+        out.reserve(1024);
+        let mut o = Obj::open(out);
+        o.str("type", kind);
+        o.uint("id", *id);
+        o.opt_uint("stream", *stream);
+        o.uint("start_us", *start_us);
+        o.opt_str("client", client.as_deref());
+        o.str("server", server);
+        o.str("verdict", verdict.name());
+        o.str("party", party(*who));
+        o.str("outcome", outcome);
+        o.str("phase", phase.name());
+        o.object("phases_us", |o| phases(o, phases_us));
+        if let Some(e) = error {
+            o.object("error", |o| server_error(o, e));
+        }
+        if let Some(e) = app {
+            o.object("app_error", |o| app_error(o, e));
+        }
+        o.opt_str("server_version", server_version.as_deref());
+        o.opt_uint("connection_id", *connection_id);
+        if let Some(AuthInfo { plugin, rounds }) = auth {
+            o.object("auth", |o| {
+                o.str("plugin", plugin);
+                o.uint("rounds", *rounds);
+            });
+        }
+        if let Some(TlsInfo { version, cipher }) = tls {
+            o.object("tls", |o| {
+                o.str("version", version);
+                o.str("cipher", cipher);
+            });
+        }
+        if let Some(t) = info {
+            o.object("tcp_info", |o| tcp_info(o, t));
+        }
+        if let Some(t) = tcp {
+            o.object("tcp", |o| tcp_evidence(o, t));
+        }
+        if let Some(f) = fr {
+            o.object("frames", |o| frames(o, f));
+        }
+        o.bool("near_connect_timeout", *near_connect_timeout);
+        o.key("evidence");
+        o.out.push(b'[');
+        for (i, e) in evidence.iter().enumerate() {
+            if i > 0 {
+                o.out.push(b',');
+            }
+            string(o.out, e);
+        }
+        o.out.push(b']');
+        o.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::classify::{End, Facts, classify};
+    use crate::phase::Phase;
+    use crate::verdict::Verdict;
+    use crate::{Params, Party};
+
+    fn text() -> impl Strategy<Value = String> {
+        // Control characters, quotes, backslashes and non-ASCII: every
+        // branch of the escaping.
+        proptest::string::string_regex("[\\x00-\\x1f\"\\\\a-z é€😀\\x7f]{0,12}").unwrap()
+    }
+
+    fn record() -> impl Strategy<Value = ConnectionRecord> {
+        let base = (
+            any::<u64>(),
+            proptest::option::of(any::<u32>()),
+            proptest::option::of(text()),
+            text(),
+            0..Verdict::ALL.len(),
+            0..4usize,
+            0..Phase::ALL.len(),
+            proptest::collection::vec(proptest::option::of(any::<u32>()), Phase::ALL.len()),
+            any::<bool>(),
+            proptest::collection::vec(text(), 0..3),
+        );
+        let optional = (
+            proptest::option::of((
+                any::<u16>(),
+                any::<bool>(),
+                proptest::option::of(text()),
+                text(),
+                any::<bool>(),
+            )),
+            proptest::option::of((any::<u16>(), any::<bool>(), text())),
+            proptest::option::of(text()),
+            proptest::option::of(any::<u32>()),
+            proptest::option::of((text(), any::<u32>())),
+            proptest::option::of((text(), text())),
+            proptest::option::of(any::<[u32; 6]>()),
+            proptest::option::of((
+                0..3usize,
+                proptest::option::of(any::<u64>()),
+                any::<[u32; 8]>(),
+                any::<[bool; 5]>(),
+            )),
+            proptest::option::of(proptest::collection::vec(
+                proptest::option::of(any::<u64>()),
+                11,
+            )),
+        );
+        (base, optional).prop_map(|(b, o)| {
+            let (id, stream, client, server, v, p, ph, times, near, evidence) = b;
+            let mut facts = Facts::new(End::Completed, Phase::Login, server);
+            for (phase, t) in Phase::ALL.iter().zip(times) {
+                if let Some(t) = t {
+                    facts
+                        .phases
+                        .set(*phase, Duration::from_nanos(u64::from(t) * 997));
+                }
+            }
+            let mut r =
+                ConnectionRecord::new(id, id / 3, &facts, classify(&facts, &Params::default()));
+            r.stream = stream;
+            r.client = client;
+            r.verdict = Verdict::ALL[v];
+            r.party = [Party::Server, Party::Network, Party::Client, Party::None][p];
+            r.phase = Phase::ALL[ph];
+            r.near_connect_timeout = near;
+            r.evidence = evidence;
+            let (error, app, version, conn_id, auth, tls, info, tcp, frames) = o;
+            r.error =
+                error.map(
+                    |(code, named, sql_state, message, replaced_greeting)| ServerError {
+                        code,
+                        name: named.then_some("ER_SOMETHING"),
+                        sql_state,
+                        message,
+                        replaced_greeting,
+                    },
+                );
+            r.app_error = app.map(|(code, named, message)| AppError {
+                code,
+                name: named.then_some("CR_SERVER_LOST"),
+                message,
+            });
+            r.server_version = version;
+            r.connection_id = conn_id;
+            r.auth = auth.map(|(plugin, rounds)| AuthInfo { plugin, rounds });
+            r.tls = tls.map(|(version, cipher)| TlsInfo { version, cipher });
+            r.tcp_info = info.map(|t| TcpInfo {
+                rtt_us: t[0],
+                rttvar_us: t[1],
+                retransmits: t[2] as u8,
+                total_retrans: t[3],
+                lost: t[4],
+                unacked: t[5],
+            });
+            r.tcp = tcp.map(|(v, rtt, n, b)| TcpEvidence {
+                vantage: [Vantage::NearClient, Vantage::NearServer, Vantage::Unknown][v],
+                handshake_rtt_us: rtt,
+                syn_retransmits: n[0],
+                syn_ack_retransmits: n[1],
+                retransmits_c2s: n[2],
+                retransmits_s2c: n[3],
+                max_unacked_c2s_us: u64::from(n[4]) << 20,
+                max_unacked_s2c_us: u64::from(n[5]),
+                zero_windows: n[6],
+                closed_by: b[0].then_some(if b[1] { "client" } else { "server" }),
+                close: b[2].then_some(if b[3] { "rst" } else { "fin" }),
+                capture_loss: n[7],
+                encrypted: b[4],
+            });
+            r.frames = frames.map(|f| {
+                let mut out = Frames::default();
+                let slots = [
+                    &mut out.syn,
+                    &mut out.syn_ack,
+                    &mut out.greeting,
+                    &mut out.ssl_request,
+                    &mut out.login,
+                    &mut out.first_answer,
+                    &mut out.outcome,
+                    &mut out.fin_client,
+                    &mut out.fin_server,
+                    &mut out.rst_client,
+                    &mut out.rst_server,
+                ];
+                for (slot, v) in slots.into_iter().zip(f) {
+                    *slot = v;
+                }
+                out
+            });
+            r
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn writes_what_serde_json_writes(r in record()) {
+            let mut fast = Vec::new();
+            r.write_json(&mut fast);
+            let serde = serde_json::to_vec(&r).unwrap();
+            prop_assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&serde));
+        }
+    }
+
+    #[test]
+    fn integers_at_their_limits() {
+        for v in [0, 9, 10, 99, 100, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            uint(&mut out, v);
+            assert_eq!(out, v.to_string().as_bytes());
+        }
+    }
+}
