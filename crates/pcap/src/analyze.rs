@@ -88,14 +88,20 @@ pub fn analyze<S: RecordSource + ?Sized>(
     let mut first = None;
     let mut last = Duration::ZERO;
     let mut events = Vec::new();
+    // Batches go back full: the connections are dropped where they were
+    // allocated. glibc's malloc takes the allocating thread's arena lock
+    // to free a chunk from another thread, and the two threads then spent
+    // a fifth of their time waking each other on it. The way back holds
+    // every batch that can exist (a new one is made only when none is
+    // waiting there), so returning one never blocks.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(crate::Finished, Duration)>>(8);
-    let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<(crate::Finished, Duration)>>(8);
+    let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<(crate::Finished, Duration)>>(16);
     std::thread::scope(|scope| {
         let recorder = scope.spawn(move || {
             let mut n = 0u64;
-            for mut batch in rx {
-                for (f, start) in batch.drain(..) {
-                    let mut r = f.track.record(f.conn, f.endpoints, start, params);
+            for batch in rx {
+                for (f, start) in &batch {
+                    let mut r = f.track.record(f.conn, f.endpoints, *start, params);
                     if f.evicted {
                         r.evidence.push(
                             "evicted: idle past the bound; the rest of it is not judged".into(),
@@ -112,9 +118,13 @@ pub fn analyze<S: RecordSource + ?Sized>(
         let live = source.is_live();
         let flush = |batch: &mut Vec<(crate::Finished, Duration)>, force: bool| {
             if batch.len() >= BATCH || ((force || live) && !batch.is_empty()) {
-                let fresh = back_rx
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                let fresh = back_rx.try_recv().map_or_else(
+                    |_| Vec::with_capacity(BATCH),
+                    |mut done| {
+                        done.clear();
+                        done
+                    },
+                );
                 // The recorder stops early only by panicking; the join
                 // below reports it.
                 let _ = tx.send(std::mem::replace(batch, fresh));
