@@ -412,6 +412,7 @@ impl Follower {
     /// leaves its event list empty (saves copying every decoded packet).
     pub fn without_events(mut self) -> Self {
         self.emit_events = false;
+        self.cfg.packets = false;
         self
     }
 

@@ -198,3 +198,79 @@ fn greeting_detection_rejects_other_first_bytes() {
         0x17, 0, 0, 0, 0xff, 0x10, 0x00, b'x'
     ]));
 }
+
+/// `analyze` follows connections without per-packet events (the observer
+/// emits milestones only, the tracker keeps their strings): every record
+/// must be the one built from the full event stream, on every fixture and
+/// every capture of the public corpus.
+#[test]
+fn records_do_not_depend_on_packet_events() {
+    use hsp_pcap::{Follower, PcapFile};
+    use hsp_wire::observer::ObserverConfig;
+    let shared = std::env::var_os("HSP_SHARED")
+        .map_or_else(|| fixtures().join("../../shared"), PathBuf::from);
+    let public = shared.join("captures/public");
+    assert!(
+        public.is_dir(),
+        "{} is missing: the public capture corpus must sit beside the checkout (../shared) or at $HSP_SHARED",
+        public.display()
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let mut stack = vec![public];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.retain(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"));
+    // The corpus's server ports (PROVENANCE.md) and the fixtures'.
+    let mut ports = vec![
+        3306, 20130, 30130, 6033, 2883, 13001, 3307, 33066, 33308, 5432,
+    ];
+    let tsv = std::fs::read_to_string(fixtures().join("ports.tsv")).unwrap();
+    ports.extend(
+        tsv.lines()
+            .filter_map(|l| l.split('\t').nth(1)?.trim().parse::<u16>().ok()),
+    );
+    let params = Params::default();
+    let mut compared = 0;
+    for path in &files {
+        let mut fast = Vec::new();
+        analyze_file(path, &ports, None, &params, |r| fast.push(r)).unwrap();
+        let mut file = PcapFile::open(path).unwrap();
+        let dlt = file.linktype();
+        let mut follower = Follower::new(ports.to_vec(), ObserverConfig::default());
+        let mut events = Vec::new();
+        let mut finished = Vec::new();
+        let mut first = None;
+        while let Ok(Some(rec)) = file.next_record() {
+            let t0 = *first.get_or_insert(rec.ts);
+            if let Some(seg) = hsp_pcap::slice_tcp(dlt, rec.data) {
+                follower.on_segment(&seg, rec.ts, rec.frame, &mut events);
+                events.clear();
+                finished.extend(follower.drain_finished().map(|f| (f, t0)));
+            }
+        }
+        follower.finish();
+        let t0 = first.unwrap_or_default();
+        finished.extend(follower.drain_finished().map(|f| (f, t0)));
+        let full: Vec<ConnectionRecord> = finished
+            .iter()
+            .map(|(f, t0)| f.track.record(f.conn, f.endpoints, *t0, &params))
+            .collect();
+        assert_eq!(fast.len(), full.len(), "{}", path.display());
+        for (a, b) in fast.iter().zip(&full) {
+            assert_eq!(a, b, "{}", path.display());
+        }
+        compared += full.len();
+    }
+    assert!(compared >= 250, "only {compared} records compared");
+}

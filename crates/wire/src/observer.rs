@@ -193,12 +193,19 @@ pub enum ObserverEvent {
 pub struct ObserverConfig {
     /// Largest packet buffered per direction.
     pub max_packet: usize,
+    /// Emit every decoded packet. When off, only milestones and notices,
+    /// plus the packets a connection summary needs: the first one (the
+    /// connection carried MySQL), ERRs and malformed ones (their text),
+    /// and oversized ones. A capture's connection records need nothing
+    /// more, and each packet event costs a payload reference and a move.
+    pub packets: bool,
 }
 
 impl Default for ObserverConfig {
     fn default() -> Self {
         Self {
             max_packet: DEFAULT_MAX_PACKET,
+            packets: true,
         }
     }
 }
@@ -270,6 +277,8 @@ pub struct Observer {
     midstream_reported: bool,
     resync: bool,
     after_switch: bool,
+    /// A packet event was emitted (see [`ObserverConfig::packets`]).
+    emitted: bool,
 }
 
 impl std::fmt::Debug for Observer {
@@ -303,6 +312,7 @@ impl Observer {
             midstream_reported: false,
             resync: false,
             after_switch: false,
+            emitted: false,
         }
     }
 
@@ -376,6 +386,7 @@ impl Observer {
                         dir,
                         notice: Notice::Oversized { len },
                     });
+                    self.emitted = true;
                     out.push(ObserverEvent::Packet(ObservedPacket {
                         at,
                         dir,
@@ -466,15 +477,24 @@ impl Observer {
         let len = payload.len();
         let compression = self.pending_compression(&packet, dir);
         let ctx = decode_ctx;
-        out.push(ObserverEvent::Packet(ObservedPacket {
-            at,
-            dir,
-            seq: raw.seq,
-            len,
-            packet,
-            payload: raw.payload.clone(),
-            ctx,
-        }));
+        if self.cfg.packets
+            || !self.emitted
+            || matches!(
+                packet,
+                Packet::Err(_) | Packet::GreetingError(_) | Packet::Malformed(_)
+            )
+        {
+            self.emitted = true;
+            out.push(ObserverEvent::Packet(ObservedPacket {
+                at,
+                dir,
+                seq: raw.seq,
+                len,
+                packet,
+                payload: raw.payload.clone(),
+                ctx,
+            }));
+        }
         if let Some(alg) = compression {
             self.start_compression(alg);
             Self::milestone(out, at, dir, Milestone::CompressionOn(alg));
