@@ -123,6 +123,12 @@ impl Deframer {
                 .map_or(0, |j| j.data.as_ref().map_or(0, |d| d.len()))
     }
 
+    /// True when nothing is buffered and no packet is half-read: bytes
+    /// that arrive now start with a packet header.
+    pub fn is_idle(&self) -> bool {
+        self.buf.is_empty() && self.at_boundary()
+    }
+
     /// True when no packet is half-read (a clean packet boundary).
     pub fn at_boundary(&self) -> bool {
         self.chunk_left.is_none() && self.joining.is_none()

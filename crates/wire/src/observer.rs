@@ -38,7 +38,7 @@ use std::time::Duration;
 use crate::codes::{Command, ErrorCode};
 use crate::compress::{CompressedDeframer, Compression};
 use crate::flags::{Capabilities, StatusFlags};
-use crate::frame::{DEFAULT_MAX_PACKET, Deframer, Frame, RawPacket};
+use crate::frame::{DEFAULT_MAX_PACKET, Deframer, Frame, HEADER_LEN, MAX_CHUNK, PacketHeader};
 use crate::packets::*;
 
 /// Which way bytes travel.
@@ -346,6 +346,9 @@ impl Observer {
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) {
+        let Some(data) = self.feed_whole_packets(dir, data, at, out) else {
+            return;
+        };
         let stream = match dir {
             Direction::ClientToServer => &mut self.c2s,
             Direction::ServerToClient => &mut self.s2c,
@@ -379,7 +382,9 @@ impl Observer {
                 }
             };
             match frame {
-                Frame::Packet(p) => self.on_packet(dir, p, at, out),
+                Frame::Packet(p) => {
+                    self.on_packet(dir, p.seq, &p.payload, Some(&p.payload), at, out);
+                }
                 Frame::Oversized { seq, len } => {
                     out.push(ObserverEvent::Notice {
                         at,
@@ -398,6 +403,51 @@ impl Observer {
                     }));
                 }
             }
+        }
+    }
+
+    /// The common case without a copy: a segment that starts at a packet
+    /// boundary, with nothing buffered, holds whole ordinary packets; they
+    /// are decoded in place, and only what is left (a partial packet, a
+    /// packet of 16 MiB or over the limit) goes through the deframer.
+    /// Returns those bytes, or `None` when decoding a packet made the
+    /// direction opaque (TLS): the rest of the segment is then dropped,
+    /// as the deframer would have dropped it.
+    fn feed_whole_packets<'d>(
+        &mut self,
+        dir: Direction,
+        mut data: &'d [u8],
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) -> Option<&'d [u8]> {
+        let idle = |o: &Self| match o.stream(dir) {
+            Stream::Plain(d) => d.is_idle(),
+            _ => false,
+        };
+        while idle(self) {
+            let Some(h) = PacketHeader::parse(data) else {
+                break;
+            };
+            let len = h.len as usize;
+            let Some(payload) = data
+                .get(HEADER_LEN..HEADER_LEN + len)
+                .filter(|_| len < MAX_CHUNK && len <= self.cfg.max_packet)
+            else {
+                break;
+            };
+            data = &data[HEADER_LEN + len..];
+            self.on_packet(dir, h.seq, payload, None, at, out);
+            if matches!(self.stream(dir), Stream::Opaque) {
+                return None;
+            }
+        }
+        Some(data)
+    }
+
+    fn stream(&self, dir: Direction) -> &Stream {
+        match dir {
+            Direction::ClientToServer => &self.c2s,
+            Direction::ServerToClient => &self.s2c,
         }
     }
 
@@ -428,20 +478,24 @@ impl Observer {
         });
     }
 
+    /// Decodes one whole packet; `owned` is its payload as shared bytes
+    /// when the deframer has them (else they are copied, if the packet is
+    /// emitted).
     fn on_packet(
         &mut self,
         dir: Direction,
-        raw: RawPacket,
+        seq: u8,
+        payload: &[u8],
+        owned: Option<&bytes::Bytes>,
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) {
-        let payload = &raw.payload[..];
         // The greeting is decoded once: to tell a capture that starts
         // mid-connection, and as the packet itself.
         let mut greeting = None;
         if self.state == State::Start {
             let candidate = (dir == Direction::ServerToClient
-                && raw.seq == 0
+                && seq == 0
                 && matches!(payload.first(), Some(9 | 10 | 0xff)))
             .then(|| decode_greeting(payload))
             .filter(|g| !matches!(g, Packet::Malformed(_)));
@@ -463,7 +517,7 @@ impl Observer {
         let packet = match (dir, greeting) {
             (_, Some(g)) => self.on_greeting(g, at, out),
             (Direction::ServerToClient, None) => self.server_packet(payload, at, out),
-            (Direction::ClientToServer, None) => self.client_packet(raw.seq, payload, at, out),
+            (Direction::ClientToServer, None) => self.client_packet(seq, payload, at, out),
         };
         if let Packet::Malformed(_) = &packet {
             out.push(ObserverEvent::Notice {
@@ -488,10 +542,10 @@ impl Observer {
             out.push(ObserverEvent::Packet(ObservedPacket {
                 at,
                 dir,
-                seq: raw.seq,
+                seq,
                 len,
                 packet,
-                payload: raw.payload.clone(),
+                payload: owned.map_or_else(|| bytes::Bytes::copy_from_slice(payload), Clone::clone),
                 ctx,
             }));
         }
