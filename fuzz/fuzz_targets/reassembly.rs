@@ -22,7 +22,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let client: SocketAddr = "10.0.0.1:40000".parse().unwrap();
     let server: SocketAddr = "10.0.0.2:3306".parse().unwrap();
-    let mut f = Follower::new(vec![3306], ObserverConfig { max_packet: 64 * 1024 })
+    let mut f = Follower::new(vec![3306], ObserverConfig { max_packet: 64 * 1024, packets: true })
         .with_idle_bound(Duration::from_secs(5));
     let mut seq = [1000u32, 90_000u32];
     let mut out = Vec::new();

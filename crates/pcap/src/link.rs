@@ -97,10 +97,12 @@ pub fn slice_tcp(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
     slice_tcp_etherparse(dlt, data)
 }
 
+#[inline(always)]
 fn be16(d: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([d[at], d[at + 1]])
 }
 
+#[inline(always)]
 fn be32(d: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
 }
@@ -113,6 +115,7 @@ const IPPROTO_TCP: u8 = 6;
 /// nibble" (raw and loopback framing). `Some(None)`: certainly not TCP;
 /// `None`: not a shape read here, ask etherparse.
 #[allow(clippy::option_option)]
+#[inline(always)]
 fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Option<Segment<'_>>> {
     let version = ip.first()? >> 4;
     match (ether_type, version) {
@@ -150,6 +153,7 @@ fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Option<Segment<'_>>> {
 
 /// The IP payload: `ip[hdr..total]`, cut to what was captured (then
 /// `truncated`), and without link-layer padding past `total`.
+#[inline(always)]
 fn bounded(ip: &[u8], hdr: usize, total: usize) -> (&[u8], bool) {
     if ip.len() < total {
         (&ip[hdr..], true)
@@ -159,6 +163,7 @@ fn bounded(ip: &[u8], hdr: usize, total: usize) -> (&[u8], bool) {
 }
 
 #[allow(clippy::option_option)]
+#[inline(always)]
 fn fast_tcp<'a>(
     src: IpAddr,
     dst: IpAddr,
