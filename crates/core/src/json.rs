@@ -15,6 +15,13 @@ use crate::record::{
     AuthInfo, ConnectionRecord, Frames, ServerError, TcpEvidence, TcpInfo, TlsInfo, Vantage,
 };
 
+/// A key as written: `"name":`, put together at compile time.
+macro_rules! k {
+    ($k:literal) => {
+        concat!("\"", $k, "\":")
+    };
+}
+
 /// An object being written: keys are `'static` names that need no escaping.
 struct Obj<'a> {
     out: &'a mut Vec<u8>,
@@ -29,11 +36,17 @@ impl<'a> Obj<'a> {
     }
 
     #[inline(always)]
+    /// `k` is the key as [`k!`] writes it: quoted, with its colon.
     fn key(&mut self, k: &'static str) {
-        debug_assert!(
-            k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
-            "{k}"
-        );
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.extend_from_slice(k.as_bytes());
+    }
+
+    /// A key known only at run time (a phase name; no escaping needed).
+    fn key_dyn(&mut self, k: &str) {
         if !self.first {
             self.out.push(b',');
         }
@@ -90,22 +103,35 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// `v` in decimal.
+/// `v` in decimal: two digits per division, from a table (most of a
+/// record's characters are numbers).
 pub(crate) fn uint(out: &mut Vec<u8>, mut v: u64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+    if v < 10 {
+        out.push(b'0' + v as u8);
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    }
+    if v >= 10 {
+        let d = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
-    // A few digits: pushed one by one rather than through memcpy.
-    for &d in &buf[i..] {
-        out.push(d);
-    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// `s` as a JSON string, escaped as serde_json does: `"`, `\` and control
@@ -170,7 +196,8 @@ fn vantage(v: Vantage) -> &'static str {
 
 fn phases(o: &mut Obj<'_>, p: &PhaseTimes) {
     for (phase, d) in p.iter() {
-        o.uint(phase.name(), micros(d));
+        o.key_dyn(phase.name());
+        uint(o.out, micros(d));
     }
 }
 
@@ -182,11 +209,11 @@ fn server_error(o: &mut Obj<'_>, e: &ServerError) {
         message,
         replaced_greeting,
     } = e;
-    o.uint("code", *code);
-    o.opt_str("name", *name);
-    o.opt_str("sql_state", sql_state.as_deref());
-    o.str("message", message);
-    o.bool("replaced_greeting", *replaced_greeting);
+    o.uint(k!("code"), *code);
+    o.opt_str(k!("name"), *name);
+    o.opt_str(k!("sql_state"), sql_state.as_deref());
+    o.str(k!("message"), message);
+    o.bool(k!("replaced_greeting"), *replaced_greeting);
 }
 
 fn app_error(o: &mut Obj<'_>, e: &AppError) {
@@ -195,9 +222,9 @@ fn app_error(o: &mut Obj<'_>, e: &AppError) {
         name,
         message,
     } = e;
-    o.uint("code", *code);
-    o.opt_str("name", *name);
-    o.str("message", message);
+    o.uint(k!("code"), *code);
+    o.opt_str(k!("name"), *name);
+    o.str(k!("message"), message);
 }
 
 fn tcp_info(o: &mut Obj<'_>, t: &TcpInfo) {
@@ -209,12 +236,12 @@ fn tcp_info(o: &mut Obj<'_>, t: &TcpInfo) {
         lost,
         unacked,
     } = *t;
-    o.uint("rtt_us", rtt_us);
-    o.uint("rttvar_us", rttvar_us);
-    o.uint("retransmits", retransmits);
-    o.uint("total_retrans", total_retrans);
-    o.uint("lost", lost);
-    o.uint("unacked", unacked);
+    o.uint(k!("rtt_us"), rtt_us);
+    o.uint(k!("rttvar_us"), rttvar_us);
+    o.uint(k!("retransmits"), retransmits);
+    o.uint(k!("total_retrans"), total_retrans);
+    o.uint(k!("lost"), lost);
+    o.uint(k!("unacked"), unacked);
 }
 
 fn tcp_evidence(o: &mut Obj<'_>, t: &TcpEvidence) {
@@ -233,19 +260,19 @@ fn tcp_evidence(o: &mut Obj<'_>, t: &TcpEvidence) {
         capture_loss,
         encrypted,
     } = *t;
-    o.str("vantage", vantage(v));
-    o.opt_uint("handshake_rtt_us", handshake_rtt_us);
-    o.uint("syn_retransmits", syn_retransmits);
-    o.uint("syn_ack_retransmits", syn_ack_retransmits);
-    o.uint("retransmits_c2s", retransmits_c2s);
-    o.uint("retransmits_s2c", retransmits_s2c);
-    o.uint("max_unacked_c2s_us", max_unacked_c2s_us);
-    o.uint("max_unacked_s2c_us", max_unacked_s2c_us);
-    o.uint("zero_windows", zero_windows);
-    o.opt_str("closed_by", closed_by);
-    o.opt_str("close", close);
-    o.uint("capture_loss", capture_loss);
-    o.bool("encrypted", encrypted);
+    o.str(k!("vantage"), vantage(v));
+    o.opt_uint(k!("handshake_rtt_us"), handshake_rtt_us);
+    o.uint(k!("syn_retransmits"), syn_retransmits);
+    o.uint(k!("syn_ack_retransmits"), syn_ack_retransmits);
+    o.uint(k!("retransmits_c2s"), retransmits_c2s);
+    o.uint(k!("retransmits_s2c"), retransmits_s2c);
+    o.uint(k!("max_unacked_c2s_us"), max_unacked_c2s_us);
+    o.uint(k!("max_unacked_s2c_us"), max_unacked_s2c_us);
+    o.uint(k!("zero_windows"), zero_windows);
+    o.opt_str(k!("closed_by"), closed_by);
+    o.opt_str(k!("close"), close);
+    o.uint(k!("capture_loss"), capture_loss);
+    o.bool(k!("encrypted"), encrypted);
 }
 
 fn frames(o: &mut Obj<'_>, f: &Frames) {
@@ -262,17 +289,17 @@ fn frames(o: &mut Obj<'_>, f: &Frames) {
         rst_client,
         rst_server,
     } = *f;
-    o.opt_uint("syn", syn);
-    o.opt_uint("syn_ack", syn_ack);
-    o.opt_uint("greeting", greeting);
-    o.opt_uint("ssl_request", ssl_request);
-    o.opt_uint("login", login);
-    o.opt_uint("first_answer", first_answer);
-    o.opt_uint("outcome", outcome);
-    o.opt_uint("fin_client", fin_client);
-    o.opt_uint("fin_server", fin_server);
-    o.opt_uint("rst_client", rst_client);
-    o.opt_uint("rst_server", rst_server);
+    o.opt_uint(k!("syn"), syn);
+    o.opt_uint(k!("syn_ack"), syn_ack);
+    o.opt_uint(k!("greeting"), greeting);
+    o.opt_uint(k!("ssl_request"), ssl_request);
+    o.opt_uint(k!("login"), login);
+    o.opt_uint(k!("first_answer"), first_answer);
+    o.opt_uint(k!("outcome"), outcome);
+    o.opt_uint(k!("fin_client"), fin_client);
+    o.opt_uint(k!("fin_server"), fin_server);
+    o.opt_uint(k!("rst_client"), rst_client);
+    o.opt_uint(k!("rst_server"), rst_server);
 }
 
 impl ConnectionRecord {
@@ -305,48 +332,48 @@ impl ConnectionRecord {
         } = self;
         out.reserve(1024);
         let mut o = Obj::open(out);
-        o.str("type", kind);
-        o.uint("id", *id);
-        o.opt_uint("stream", *stream);
-        o.uint("start_us", *start_us);
-        o.opt_str("client", client.as_deref());
-        o.str("server", server);
-        o.str("verdict", verdict.name());
-        o.str("party", party(*who));
-        o.str("outcome", outcome);
-        o.str("phase", phase.name());
-        o.object("phases_us", |o| phases(o, phases_us));
+        o.str(k!("type"), kind);
+        o.uint(k!("id"), *id);
+        o.opt_uint(k!("stream"), *stream);
+        o.uint(k!("start_us"), *start_us);
+        o.opt_str(k!("client"), client.as_deref());
+        o.str(k!("server"), server);
+        o.str(k!("verdict"), verdict.name());
+        o.str(k!("party"), party(*who));
+        o.str(k!("outcome"), outcome);
+        o.str(k!("phase"), phase.name());
+        o.object(k!("phases_us"), |o| phases(o, phases_us));
         if let Some(e) = error {
-            o.object("error", |o| server_error(o, e));
+            o.object(k!("error"), |o| server_error(o, e));
         }
         if let Some(e) = app {
-            o.object("app_error", |o| app_error(o, e));
+            o.object(k!("app_error"), |o| app_error(o, e));
         }
-        o.opt_str("server_version", server_version.as_deref());
-        o.opt_uint("connection_id", *connection_id);
+        o.opt_str(k!("server_version"), server_version.as_deref());
+        o.opt_uint(k!("connection_id"), *connection_id);
         if let Some(AuthInfo { plugin, rounds }) = auth {
-            o.object("auth", |o| {
-                o.str("plugin", plugin);
-                o.uint("rounds", *rounds);
+            o.object(k!("auth"), |o| {
+                o.str(k!("plugin"), plugin);
+                o.uint(k!("rounds"), *rounds);
             });
         }
         if let Some(TlsInfo { version, cipher }) = tls {
-            o.object("tls", |o| {
-                o.str("version", version);
-                o.str("cipher", cipher);
+            o.object(k!("tls"), |o| {
+                o.str(k!("version"), version);
+                o.str(k!("cipher"), cipher);
             });
         }
         if let Some(t) = info {
-            o.object("tcp_info", |o| tcp_info(o, t));
+            o.object(k!("tcp_info"), |o| tcp_info(o, t));
         }
         if let Some(t) = tcp {
-            o.object("tcp", |o| tcp_evidence(o, t));
+            o.object(k!("tcp"), |o| tcp_evidence(o, t));
         }
         if let Some(f) = fr {
-            o.object("frames", |o| frames(o, f));
+            o.object(k!("frames"), |o| frames(o, f));
         }
-        o.bool("near_connect_timeout", *near_connect_timeout);
-        o.key("evidence");
+        o.bool(k!("near_connect_timeout"), *near_connect_timeout);
+        o.key(k!("evidence"));
         o.out.push(b'[');
         for (i, e) in evidence.iter().enumerate() {
             if i > 0 {
@@ -513,7 +540,19 @@ mod tests {
 
     #[test]
     fn integers_at_their_limits() {
-        for v in [0, 9, 10, 99, 100, u64::from(u32::MAX), u64::MAX] {
+        for v in [
+            0,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            10_001,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             uint(&mut out, v);
             assert_eq!(out, v.to_string().as_bytes());
