@@ -62,6 +62,24 @@ impl<'a> Obj<'a> {
         string(self.out, v);
     }
 
+    /// A string of this crate's own vocabulary (an enum's name): needs no
+    /// escaping, so none is looked for.
+    #[inline(always)]
+    fn word(&mut self, k: &'static str, v: &'static str) {
+        debug_assert!(!v.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+        self.key(k);
+        self.out.push(b'"');
+        self.out.extend_from_slice(v.as_bytes());
+        self.out.push(b'"');
+    }
+
+    #[inline(always)]
+    fn opt_word(&mut self, k: &'static str, v: Option<&'static str>) {
+        if let Some(v) = v {
+            self.word(k, v);
+        }
+    }
+
     #[inline(always)]
     fn opt_str(&mut self, k: &'static str, v: Option<&str>) {
         if let Some(v) = v {
@@ -210,7 +228,7 @@ fn server_error(o: &mut Obj<'_>, e: &ServerError) {
         replaced_greeting,
     } = e;
     o.uint(k!("code"), *code);
-    o.opt_str(k!("name"), *name);
+    o.opt_word(k!("name"), *name);
     o.opt_str(k!("sql_state"), sql_state.as_deref());
     o.str(k!("message"), message);
     o.bool(k!("replaced_greeting"), *replaced_greeting);
@@ -223,7 +241,7 @@ fn app_error(o: &mut Obj<'_>, e: &AppError) {
         message,
     } = e;
     o.uint(k!("code"), *code);
-    o.opt_str(k!("name"), *name);
+    o.opt_word(k!("name"), *name);
     o.str(k!("message"), message);
 }
 
@@ -260,7 +278,7 @@ fn tcp_evidence(o: &mut Obj<'_>, t: &TcpEvidence) {
         capture_loss,
         encrypted,
     } = *t;
-    o.str(k!("vantage"), vantage(v));
+    o.word(k!("vantage"), vantage(v));
     o.opt_uint(k!("handshake_rtt_us"), handshake_rtt_us);
     o.uint(k!("syn_retransmits"), syn_retransmits);
     o.uint(k!("syn_ack_retransmits"), syn_ack_retransmits);
@@ -269,8 +287,8 @@ fn tcp_evidence(o: &mut Obj<'_>, t: &TcpEvidence) {
     o.uint(k!("max_unacked_c2s_us"), max_unacked_c2s_us);
     o.uint(k!("max_unacked_s2c_us"), max_unacked_s2c_us);
     o.uint(k!("zero_windows"), zero_windows);
-    o.opt_str(k!("closed_by"), closed_by);
-    o.opt_str(k!("close"), close);
+    o.opt_word(k!("closed_by"), closed_by);
+    o.opt_word(k!("close"), close);
     o.uint(k!("capture_loss"), capture_loss);
     o.bool(k!("encrypted"), encrypted);
 }
@@ -332,16 +350,16 @@ impl ConnectionRecord {
         } = self;
         out.reserve(1024);
         let mut o = Obj::open(out);
-        o.str(k!("type"), kind);
+        o.word(k!("type"), kind);
         o.uint(k!("id"), *id);
         o.opt_uint(k!("stream"), *stream);
         o.uint(k!("start_us"), *start_us);
         o.opt_str(k!("client"), client.as_deref());
         o.str(k!("server"), server);
-        o.str(k!("verdict"), verdict.name());
-        o.str(k!("party"), party(*who));
-        o.str(k!("outcome"), outcome);
-        o.str(k!("phase"), phase.name());
+        o.word(k!("verdict"), verdict.name());
+        o.word(k!("party"), party(*who));
+        o.word(k!("outcome"), outcome);
+        o.word(k!("phase"), phase.name());
         o.object(k!("phases_us"), |o| phases(o, phases_us));
         if let Some(e) = error {
             o.object(k!("error"), |o| server_error(o, e));

@@ -434,7 +434,7 @@ impl Follower {
             .filter(|c| !c.reported)
             .filter_map(|c| c.take_finished(false))
             .collect();
-        rest.sort_by_key(|f| f.conn);
+        rest.sort_unstable_by_key(|f| f.conn);
         self.finished.extend(rest);
         self.conns.clear();
         self.closing.clear();
@@ -492,7 +492,7 @@ impl Follower {
             evicted.extend(c.take_finished(true));
             false
         });
-        evicted.sort_by_key(|f| f.conn);
+        evicted.sort_unstable_by_key(|f| f.conn);
         self.evicted += evicted.len() as u64;
         self.finished.extend(evicted);
     }
