@@ -160,8 +160,10 @@ pub fn analyze<S: RecordSource + ?Sized>(
             };
             totals.tcp_segments += 1;
             follower.on_segment(&seg, rec.ts, rec.frame, &mut events);
-            batch.extend(follower.drain_finished().map(|f| (f, t0)));
-            flush(&mut batch, false);
+            if follower.has_finished() {
+                batch.extend(follower.drain_finished().map(|f| (f, t0)));
+                flush(&mut batch, false);
+            }
         }
         follower.finish();
         let t0 = first.unwrap_or_default();

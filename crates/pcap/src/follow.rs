@@ -421,6 +421,11 @@ impl Follower {
         self.evicted
     }
 
+    /// Whether [`drain_finished`](Self::drain_finished) has any.
+    pub fn has_finished(&self) -> bool {
+        !self.finished.is_empty()
+    }
+
     /// Connections whose records are ready, in the order they finished.
     pub fn drain_finished(&mut self) -> std::vec::Drain<'_, Finished> {
         self.finished.drain(..)
@@ -441,11 +446,27 @@ impl Follower {
         self.tombstones.clear();
     }
 
-    /// Reports connections closed more than [`LINGER`] ago.
+    /// Reports connections closed more than [`LINGER`] ago, and forgets
+    /// tombstones past their time. Called per packet: the check that
+    /// nothing is due stays inline.
+    #[inline]
     fn report_closed(&mut self, now: Duration) {
+        let due = |q: &std::collections::VecDeque<(Duration, FlowKey)>, after: Duration| {
+            q.front()
+                .is_some_and(|&(t, _)| now.saturating_sub(t) >= after)
+        };
+        if due(&self.closing, LINGER) || due(&self.tombstones, TOMBSTONE_TTL) {
+            self.report_closed_now(now);
+        }
+    }
+
+    #[inline(never)]
+    fn report_closed_now(&mut self, now: Duration) {
         while let Some(&(closed, k)) = self.closing.front() {
             if now.saturating_sub(closed) < LINGER {
-                return;
+                // Not yet: but tombstones may be due (a busy capture
+                // always has a close lingering).
+                break;
             }
             self.closing.pop_front();
             let Some(conn) = self.conns.get_mut(&k) else {
