@@ -618,7 +618,7 @@ impl Observer {
                 dir,
                 Milestone::Greeting {
                     protocol,
-                    server_version: String::from_utf8_lossy(version).into_owned(),
+                    server_version: text(version),
                     connection_id,
                 },
             );
@@ -688,7 +688,7 @@ impl Observer {
                             at,
                             dir,
                             Milestone::AuthSwitch {
-                                plugin: String::from_utf8_lossy(&a.plugin).into_owned(),
+                                plugin: text(&a.plugin),
                             },
                         );
                     }
@@ -724,7 +724,7 @@ impl Observer {
                             at,
                             dir,
                             Milestone::AuthNextFactor {
-                                plugin: String::from_utf8_lossy(&n.plugin).into_owned(),
+                                plugin: text(&n.plugin),
                             },
                         );
                     }
@@ -777,15 +777,9 @@ impl Observer {
                             at,
                             dir,
                             Milestone::Login {
-                                user: String::from_utf8_lossy(&l.user).into_owned(),
-                                database: l
-                                    .database
-                                    .as_ref()
-                                    .map(|d| String::from_utf8_lossy(d).into_owned()),
-                                auth_plugin: l
-                                    .auth_plugin
-                                    .as_ref()
-                                    .map(|d| String::from_utf8_lossy(d).into_owned()),
+                                user: text(&l.user),
+                                database: l.database.as_ref().map(|d| text(d)),
+                                auth_plugin: l.auth_plugin.as_ref().map(|d| text(d)),
                             },
                         );
                     }
@@ -797,11 +791,8 @@ impl Observer {
                             at,
                             dir,
                             Milestone::Login {
-                                user: String::from_utf8_lossy(&l.user).into_owned(),
-                                database: l
-                                    .database
-                                    .as_ref()
-                                    .map(|d| String::from_utf8_lossy(d).into_owned()),
+                                user: text(&l.user),
+                                database: l.database.as_ref().map(|d| text(d)),
                                 auth_plugin: None,
                             },
                         );
@@ -1088,4 +1079,10 @@ fn ok_or_malformed(p: &[u8], ctx: Ctx) -> Packet {
 
 fn err_or_malformed(p: &[u8]) -> Packet {
     ErrPacket::decode(p).map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::Err)
+}
+
+/// Bytes from the wire as text, invalid UTF-8 replaced: validated first
+/// (word at a time for ASCII), since names and versions nearly always are.
+fn text(b: &[u8]) -> String {
+    std::str::from_utf8(b).map_or_else(|_| String::from_utf8_lossy(b).into_owned(), str::to_owned)
 }
