@@ -531,8 +531,7 @@ impl Observer {
         let len = payload.len();
         let compression = self.pending_compression(&packet, dir);
         let ctx = decode_ctx;
-        if self.cfg.packets
-            || !self.emitted
+        if self.keeps_every_packet()
             || matches!(
                 packet,
                 Packet::Err(_) | Packet::GreetingError(_) | Packet::Malformed(_)
@@ -553,6 +552,12 @@ impl Observer {
             self.start_compression(alg);
             Self::milestone(out, at, dir, Milestone::CompressionOn(alg));
         }
+    }
+
+    /// Whether the next packet is emitted whatever it is (see
+    /// [`ObserverConfig::packets`]); else only ERRs and malformed ones are.
+    fn keeps_every_packet(&self) -> bool {
+        self.cfg.packets || !self.emitted
     }
 
     fn expected_name(&self, dir: Direction) -> &'static str {
@@ -759,6 +764,29 @@ impl Observer {
         let dir = Direction::ClientToServer;
         match self.state {
             State::ExpectLogin => {
+                if let Some(v) = login_view(p) {
+                    // The usual login, read in place: the owned packet is
+                    // built only if it is to be emitted.
+                    self.client_caps = Some(v.header.capabilities);
+                    self.state = State::ExpectAuthResult;
+                    Self::milestone(
+                        out,
+                        at,
+                        dir,
+                        Milestone::Login {
+                            user: text(v.user),
+                            database: v.database.map(text),
+                            auth_plugin: v.auth_plugin.map(text),
+                        },
+                    );
+                    return if self.keeps_every_packet() {
+                        Packet::Login(v.to_owned_packet())
+                    } else {
+                        // Dropped unseen by on_packet (not an ERR, not
+                        // malformed).
+                        Packet::Data(Vec::new())
+                    };
+                }
                 let pkt = decode_login(p);
                 match &pkt {
                     Packet::SslRequest(s) => {
@@ -1085,4 +1113,17 @@ fn err_or_malformed(p: &[u8]) -> Packet {
 /// (word at a time for ASCII), since names and versions nearly always are.
 fn text(b: &[u8]) -> String {
     std::str::from_utf8(b).map_or_else(|_| String::from_utf8_lossy(b).into_owned(), str::to_owned)
+}
+
+/// A HandshakeResponse41 read in place, when `p` is one that decodes (as
+/// [`decode_login`] would decode it: a 4.1 login that is not an
+/// SSLRequest).
+fn login_view(p: &[u8]) -> Option<LoginView<'_>> {
+    let caps =
+        Capabilities::from_bits_retain(u32::from(u16::from_le_bytes([*p.first()?, *p.get(1)?])));
+    let ssl_request = p.len() == LOGIN_HEADER_LEN && caps.contains(Capabilities::SSL);
+    if !caps.contains(Capabilities::PROTOCOL_41) || ssl_request {
+        return None;
+    }
+    LoginView::decode(p).ok()
 }

@@ -122,41 +122,59 @@ pub struct HandshakeResponse41 {
     pub zstd_level: Option<u8>,
 }
 
-impl HandshakeResponse41 {
-    /// Decodes a login request; `buf` must be longer than 32 bytes.
-    pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
+/// A HandshakeResponse41 read in place: the fields borrow the payload.
+/// The owned [`HandshakeResponse41`] is decoded through it, so both accept
+/// and refuse exactly the same bytes; a passive observer that only needs
+/// the capabilities and a few names reads this and allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginView<'a> {
+    /// The fixed part.
+    pub header: LoginHeader,
+    /// User name.
+    pub user: &'a [u8],
+    /// Plugin-specific auth response (a scramble; never print it).
+    pub auth_response: &'a [u8],
+    /// Initial database.
+    pub database: Option<&'a [u8]>,
+    /// Client auth plugin name.
+    pub auth_plugin: Option<&'a [u8]>,
+    /// The connection attributes block (its pairs already checked).
+    pub attributes: Option<&'a [u8]>,
+    /// zstd compression level.
+    pub zstd_level: Option<u8>,
+}
+
+impl<'a> LoginView<'a> {
+    /// Reads a login request; `buf` must be longer than 32 bytes.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(buf);
         let header = LoginHeader::read(&mut r)?;
         let caps = header.capabilities;
-        let user = r.nul_str("username")?.to_vec();
+        let user = r.nul_str("username")?;
         let auth_response = if caps.contains(Capabilities::PLUGIN_AUTH_LENENC_CLIENT_DATA) {
-            r.lenenc_bytes("auth response")?.to_vec()
+            r.lenenc_bytes("auth response")?
         } else if caps.contains(Capabilities::SECURE_CONNECTION) {
             let n = r.u8("auth response length")?;
-            r.bytes("auth response", usize::from(n))?.to_vec()
+            r.bytes("auth response", usize::from(n))?
         } else {
-            r.nul_str("auth response")?.to_vec()
+            r.nul_str("auth response")?
         };
         let database = if caps.contains(Capabilities::CONNECT_WITH_DB) && !r.is_empty() {
-            Some(r.nul_str("database")?.to_vec())
+            Some(r.nul_str("database")?)
         } else {
             None
         };
         let auth_plugin = if caps.contains(Capabilities::PLUGIN_AUTH) && !r.is_empty() {
-            Some(r.nul_str("client plugin name")?.to_vec())
+            Some(r.nul_str("client plugin name")?)
         } else {
             None
         };
         let attributes = if caps.contains(Capabilities::CONNECT_ATTRS) && !r.is_empty() {
             let block = r.lenenc_bytes("connection attributes")?;
-            let mut a = Reader::new(block);
-            let mut v = Vec::new();
-            while !a.is_empty() {
-                let k = a.lenenc_bytes("attribute name")?.to_vec();
-                let val = a.lenenc_bytes("attribute value")?.to_vec();
-                v.push((k, val));
+            for pair in attribute_pairs(block) {
+                pair?;
             }
-            Some(v)
+            Some(block)
         } else {
             None
         };
@@ -176,6 +194,48 @@ impl HandshakeResponse41 {
             attributes,
             zstd_level,
         })
+    }
+
+    /// The owned packet.
+    pub fn to_owned_packet(&self) -> HandshakeResponse41 {
+        HandshakeResponse41 {
+            header: self.header.clone(),
+            user: self.user.to_vec(),
+            auth_response: self.auth_response.to_vec(),
+            database: self.database.map(<[u8]>::to_vec),
+            auth_plugin: self.auth_plugin.map(<[u8]>::to_vec),
+            attributes: self.attributes.map(|block| {
+                attribute_pairs(block)
+                    .filter_map(Result::ok)
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .collect()
+            }),
+            zstd_level: self.zstd_level,
+        }
+    }
+}
+
+/// The name/value pairs of a connection attributes block.
+fn attribute_pairs(block: &[u8]) -> impl Iterator<Item = Result<(&[u8], &[u8]), WireError>> {
+    let mut a = Reader::new(block);
+    std::iter::from_fn(move || {
+        if a.is_empty() {
+            return None;
+        }
+        let pair = a
+            .lenenc_bytes("attribute name")
+            .and_then(|k| Ok((k, a.lenenc_bytes("attribute value")?)));
+        if pair.is_err() {
+            a.rest();
+        }
+        Some(pair)
+    })
+}
+
+impl HandshakeResponse41 {
+    /// Decodes a login request; `buf` must be longer than 32 bytes.
+    pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
+        LoginView::decode(buf).map(|v| v.to_owned_packet())
     }
 
     /// Appends the payload.

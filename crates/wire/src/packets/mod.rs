@@ -24,7 +24,7 @@ pub use command::{
 pub use generic::{Ctx, EofPacket, ErrPacket, OkPacket, is_eof};
 pub use greeting::{GreetingExt, HandshakeV9, HandshakeV10};
 pub use login::{
-    HandshakeResponse41, HandshakeResponse320, LOGIN_HEADER_LEN, LoginHeader, SslRequest,
+    HandshakeResponse41, HandshakeResponse320, LOGIN_HEADER_LEN, LoginHeader, LoginView, SslRequest,
 };
 pub use resultset::{ColumnCount, ColumnDefinition, TextRow};
 
