@@ -149,6 +149,9 @@ impl Track {
     /// capture of short connections.
     pub(crate) fn take_event(&mut self, ev: ObserverEvent, frame: u64) {
         let reset = self.rst.iter().any(Option::is_some);
+        if let ObserverEvent::Milestone { .. } = ev {
+            self.mysql = true;
+        }
         match ev {
             ObserverEvent::Milestone {
                 at,
@@ -193,6 +196,9 @@ impl Track {
                 _ => {}
             },
             ObserverEvent::Milestone { at, milestone, .. } => {
+                // Milestones come from decoded packets (in milestones-only
+                // mode the greeting's packet is not emitted).
+                self.mysql = true;
                 let here = (*at, frame);
                 if let Some((_, closed, _)) = self.first_close()
                     && self.rst.iter().any(Option::is_some)

@@ -195,8 +195,9 @@ pub struct ObserverConfig {
     pub max_packet: usize,
     /// Emit every decoded packet. When off, only milestones and notices,
     /// plus the packets a connection summary needs: the first one (the
-    /// connection carried MySQL), ERRs and malformed ones (their text),
-    /// and oversized ones. A capture's connection records need nothing
+    /// connection carried MySQL) unless it is a greeting (its milestone
+    /// says as much), ERRs and malformed ones (their text), and oversized
+    /// ones. A capture's connection records need nothing
     /// more, and each packet event costs a payload reference and a move.
     pub packets: bool,
 }
@@ -277,7 +278,8 @@ pub struct Observer {
     midstream_reported: bool,
     resync: bool,
     after_switch: bool,
-    /// A packet event was emitted (see [`ObserverConfig::packets`]).
+    /// A packet event or the greeting milestone was emitted: either shows
+    /// that the connection carries MySQL (see [`ObserverConfig::packets`]).
     emitted: bool,
 }
 
@@ -490,6 +492,31 @@ impl Observer {
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) {
+        if !self.cfg.packets
+            && self.state == State::Start
+            && dir == Direction::ServerToClient
+            && seq == 0
+            && payload.first() == Some(&10)
+            && let Ok(g) = GreetingView::decode(payload)
+        {
+            // Milestones only: the greeting read in place. Its milestone
+            // shows the connection carries MySQL, so no packet need be
+            // emitted for that.
+            self.server_caps = Some(g.capabilities);
+            self.state = State::ExpectLogin;
+            self.emitted = true;
+            Self::milestone(
+                out,
+                at,
+                dir,
+                Milestone::Greeting {
+                    protocol: 10,
+                    server_version: text(g.server_version),
+                    connection_id: g.connection_id,
+                },
+            );
+            return;
+        }
         // The greeting is decoded once: to tell a capture that starts
         // mid-connection, and as the packet itself.
         let mut greeting = None;

@@ -52,9 +52,49 @@ pub struct GreetingExt {
     pub trailing: Vec<u8>,
 }
 
-impl HandshakeV10 {
-    /// Decodes a greeting payload whose first byte is 10.
-    pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
+/// A HandshakeV10 read in place: the fields borrow the payload. The owned
+/// [`HandshakeV10`] is decoded through it (both accept and refuse the same
+/// bytes); a passive observer that needs only the version, the connection
+/// id and the capabilities reads this and allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GreetingView<'a> {
+    /// Server version.
+    pub server_version: &'a [u8],
+    /// Connection (thread) id.
+    pub connection_id: u32,
+    /// First 8 bytes of the scramble.
+    pub auth_data_1: [u8; 8],
+    /// Filler byte.
+    pub filler: u8,
+    /// Capabilities (both halves when present).
+    pub capabilities: Capabilities,
+    /// Collation, status, reserved bytes, the rest of the scramble, the
+    /// plugin name and trailing bytes, when the greeting goes on.
+    pub ext: Option<GreetingExtView<'a>>,
+}
+
+/// The part of [`GreetingView`] after the lower capabilities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GreetingExtView<'a> {
+    /// Collation id.
+    pub collation: u8,
+    /// Status flags.
+    pub status: StatusFlags,
+    /// Announced scramble length.
+    pub auth_data_len: u8,
+    /// Reserved bytes.
+    pub reserved: [u8; 10],
+    /// The rest of the scramble.
+    pub auth_data_2: Option<&'a [u8]>,
+    /// Plugin name, and whether it was NUL-terminated.
+    pub auth_plugin: Option<(&'a [u8], bool)>,
+    /// Bytes after the plugin name.
+    pub trailing: &'a [u8],
+}
+
+impl<'a> GreetingView<'a> {
+    /// Reads an Initial Handshake v10.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(buf);
         let off = r.offset();
         if r.u8("protocol version")? != 10 {
@@ -63,7 +103,7 @@ impl HandshakeV10 {
                 offset: off,
             });
         }
-        let server_version = r.nul_str("server version")?.to_vec();
+        let server_version = r.nul_str("server version")?;
         let connection_id = r.u32("connection id")?;
         let auth_data_1 = r.array::<8>("auth-plugin-data-part-1")?;
         let filler = r.u8("filler")?;
@@ -84,24 +124,24 @@ impl HandshakeV10 {
                     let n = (usize::from(auth_data_len).saturating_sub(8))
                         .max(13)
                         .min(r.remaining());
-                    Some(r.bytes("auth-plugin-data-part-2", n)?.to_vec())
+                    Some(r.bytes("auth-plugin-data-part-2", n)?)
                 } else {
                     None
                 };
             let auth_plugin = if capabilities.contains(Capabilities::PLUGIN_AUTH) && !r.is_empty() {
                 let (name, nul) = r.nul_str_or_rest();
-                Some((name.to_vec(), nul))
+                Some((name, nul))
             } else {
                 None
             };
-            Some(GreetingExt {
+            Some(GreetingExtView {
                 collation,
                 status,
                 auth_data_len,
                 reserved,
                 auth_data_2,
                 auth_plugin,
-                trailing: r.rest().to_vec(),
+                trailing: r.rest(),
             })
         };
         r.expect_end("greeting")?;
@@ -113,6 +153,33 @@ impl HandshakeV10 {
             capabilities,
             ext,
         })
+    }
+
+    /// The owned packet.
+    pub fn to_owned_packet(&self) -> HandshakeV10 {
+        HandshakeV10 {
+            server_version: self.server_version.to_vec(),
+            connection_id: self.connection_id,
+            auth_data_1: self.auth_data_1,
+            filler: self.filler,
+            capabilities: self.capabilities,
+            ext: self.ext.as_ref().map(|e| GreetingExt {
+                collation: e.collation,
+                status: e.status,
+                auth_data_len: e.auth_data_len,
+                reserved: e.reserved,
+                auth_data_2: e.auth_data_2.map(<[u8]>::to_vec),
+                auth_plugin: e.auth_plugin.map(|(n, nul)| (n.to_vec(), nul)),
+                trailing: e.trailing.to_vec(),
+            }),
+        }
+    }
+}
+
+impl HandshakeV10 {
+    /// Decodes a greeting payload whose first byte is 10.
+    pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
+        GreetingView::decode(buf).map(|v| v.to_owned_packet())
     }
 
     /// Appends the payload.

@@ -22,7 +22,7 @@ pub use command::{
     ComChangeUser, ComQuery, CommandBody, CommandPacket, QueryAttributes, QueryParam,
 };
 pub use generic::{Ctx, EofPacket, ErrPacket, OkPacket, is_eof};
-pub use greeting::{GreetingExt, HandshakeV9, HandshakeV10};
+pub use greeting::{GreetingExt, GreetingExtView, GreetingView, HandshakeV9, HandshakeV10};
 pub use login::{
     HandshakeResponse41, HandshakeResponse320, LOGIN_HEADER_LEN, LoginHeader, LoginView, SslRequest,
 };
