@@ -81,9 +81,9 @@ struct Conn {
     /// Segments ahead of the in-order edge, per direction, until the hole
     /// before them fills, is acknowledged past (the capture missed it), or
     /// the connection closes.
-    held: [Vec<Held>; 2],
-    /// Bytes in `held`.
-    held_bytes: usize,
+    /// Boxed, as it is rarely needed: every packet's lookup walks the
+    /// table of connections, and small entries stay in cache.
+    held: Option<Box<Holding>>,
     /// The highest ACK the other side sent for each direction's bytes.
     acked: [Option<u32>; 2],
     /// The last record's frame number, for events released at the end.
@@ -107,8 +107,7 @@ impl Conn {
             last_seen: at,
             isn: None,
             pending: false,
-            held: [Vec::new(), Vec::new()],
-            held_bytes: 0,
+            held: None,
             acked: [None, None],
             last_frame: 0,
         }
@@ -183,6 +182,13 @@ impl FlowHash {
     }
 }
 
+/// Segments held out of order, per direction, and their bytes.
+#[derive(Debug, Default)]
+struct Holding {
+    segs: [Vec<Held>; 2],
+    bytes: usize,
+}
+
 /// A segment held out of order.
 #[derive(Debug)]
 struct Held {
@@ -205,6 +211,16 @@ fn direction(d: usize) -> Direction {
 }
 
 impl Conn {
+    /// Segments of direction `d` held out of order.
+    fn held(&self, d: usize) -> &[Held] {
+        self.held.as_ref().map_or(&[], |h| &h.segs[d])
+    }
+
+    /// Bytes held out of order, both directions.
+    fn held_bytes(&self) -> usize {
+        self.held.as_ref().map_or(0, |h| h.bytes)
+    }
+
     /// Tells the observer that bytes of direction `d` are missing.
     fn gap(&mut self, d: usize, at: Duration, events: &mut Vec<ObserverEvent>) {
         if let Some(obs) = self.observer.as_mut() {
@@ -217,19 +233,22 @@ impl Conn {
     /// the hole filled: a packet is complete only then.
     fn release(&mut self, d: usize, at: Duration, events: &mut Vec<ObserverEvent>) {
         let dir = direction(d);
+        let Some(held) = self.held.as_mut() else {
+            return;
+        };
         let (Some(obs), Some(next)) = (self.observer.as_mut(), self.next[d].as_mut()) else {
             // Nothing to feed them to: dropped, so no caller loops on them.
-            self.held_bytes -= self.held[d].iter().map(|h| h.data.len()).sum::<usize>();
-            self.held[d].clear();
+            held.bytes -= held.segs[d].iter().map(|h| h.data.len()).sum::<usize>();
+            held.segs[d].clear();
             return;
         };
         loop {
             let edge = *next;
-            let Some(i) = self.held[d].iter().position(|h| !after(h.seq, edge)) else {
+            let Some(i) = held.segs[d].iter().position(|h| !after(h.seq, edge)) else {
                 return;
             };
-            let h = self.held[d].swap_remove(i);
-            self.held_bytes -= h.data.len();
+            let h = held.segs[d].swap_remove(i);
+            held.bytes -= h.data.len();
             let skip = edge.wrapping_sub(h.seq) as usize;
             if let Some(new) = h.data.get(skip..).filter(|n| !n.is_empty()) {
                 obs.feed(dir, new, at, events);
@@ -245,7 +264,8 @@ impl Conn {
             self.release(d, at, events);
             return;
         };
-        let Some(first) = self.held[d]
+        let Some(first) = self
+            .held(d)
             .iter()
             .map(|h| h.seq)
             .min_by_key(|s| s.wrapping_sub(edge))
@@ -264,14 +284,13 @@ impl Conn {
             // Each round releases at least the first held segment; the
             // bound is a guard, the clear a certainty.
             for _ in 0..=HELD_MAX_SEGMENTS {
-                if self.held[d].is_empty() {
+                if self.held(d).is_empty() {
                     break;
                 }
                 self.skip_hole(d, at, events);
             }
-            self.held[d].clear();
         }
-        self.held_bytes = 0;
+        self.held = None;
         if let Some(t) = self.track.as_mut() {
             for e in events.iter() {
                 t.on_event(e, self.last_frame);
@@ -284,7 +303,7 @@ impl Conn {
         if self.pending {
             return None;
         }
-        if self.held_bytes > 0 {
+        if self.held_bytes() > 0 {
             let mut events = Vec::new();
             self.release_all(self.last_seen, &mut events);
         }
@@ -661,7 +680,7 @@ impl Follower {
             if conn.acked[o].is_none_or(|a| after(seg.ack, a)) {
                 conn.acked[o] = Some(seg.ack);
             }
-            if !conn.held[o].is_empty() && conn.next[o].is_some_and(|n| after(seg.ack, n)) {
+            if !conn.held(o).is_empty() && conn.next[o].is_some_and(|n| after(seg.ack, n)) {
                 conn.skip_hole(o, at, &mut events);
             }
         }
@@ -674,12 +693,13 @@ impl Follower {
             if delta > 0
                 && !hole_acked
                 && !seg.truncated
-                && conn.held_bytes + data.len() <= HELD_MAX_BYTES
-                && conn.held[d].len() < HELD_MAX_SEGMENTS
+                && conn.held_bytes() + data.len() <= HELD_MAX_BYTES
+                && conn.held(d).len() < HELD_MAX_SEGMENTS
             {
                 // Ahead of the edge: hold it until the hole fills.
-                conn.held_bytes += data.len();
-                conn.held[d].push(Held {
+                let held = conn.held.get_or_insert_with(Box::default);
+                held.bytes += data.len();
+                held.segs[d].push(Held {
                     seq: start,
                     data: data.to_vec(),
                 });
@@ -687,7 +707,7 @@ impl Follower {
             } else if delta > 0 {
                 // A hole that will not fill (acknowledged, or the hold is
                 // full): a gap, then what is held past it, then this.
-                if conn.held[d].is_empty() {
+                if conn.held(d).is_empty() {
                     conn.gap(d, at, &mut events);
                     conn.next[d] = Some(start);
                 } else {
@@ -719,7 +739,7 @@ impl Follower {
                     conn.next[d] = Some(end);
                 }
             }
-            if !conn.held[d].is_empty() {
+            if !conn.held(d).is_empty() {
                 conn.release(d, at, &mut events);
             }
         } else if seg.flags.syn {
