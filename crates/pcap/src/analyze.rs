@@ -2,13 +2,14 @@
 //! record goes to the caller's sink as its connection finishes, so memory
 //! follows the connections open at one moment, not the file's size.
 //!
-//! Three threads share a file: [`crate::Prefetched`] reads records ahead
-//! through libpcap; this one slices them and follows TCP (the part that
-//! must see every packet in order); a recorder turns finished connections
-//! into records (classifier, evidence) and hands them to the sink, which
-//! usually serialises them. Finished connections cross in batches of 256
-//! over a bounded channel (a slow sink slows the reader instead of
-//! queueing), and the batch vectors go back for reuse. A live capture
+//! Three threads share a file: [`crate::Prefetched`] reads records ahead;
+//! this one slices them and follows TCP (the part that must see every
+//! packet in order), its observers in their milestones-only mode; a
+//! recorder turns finished connections into records (classifier, evidence)
+//! and hands them to the sink, which usually serialises them. Finished
+//! connections cross in batches of 256 over a bounded channel (a slow sink
+//! slows the reader instead of queueing), and the batches come back full,
+//! to be freed by the thread that allocated them. A live capture
 //! hands every finished connection over at once, so records are not held
 //! back waiting for a batch to fill.
 

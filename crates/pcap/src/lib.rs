@@ -1,6 +1,7 @@
 //! # hsp-pcap: captures in, observer events out
 //!
-//! Reads pcap and pcapng files through libpcap, peels the link layer
+//! Reads pcap and pcapng files (opened by libpcap; classic pcap records
+//! read directly, for speed), peels the link layer
 //! (Ethernet with VLAN tags, Linux cooked SLL and SLL2, BSD NULL/LOOP, raw
 //! IP), slices IPv4/IPv6 and TCP with etherparse, and follows each TCP
 //! connection in order, feeding both directions to one

@@ -1,5 +1,8 @@
-//! Reading capture records through libpcap: from a file, or live from an
-//! interface. Both are a [`RecordSource`], so the analysis is one loop.
+//! Reading capture records: from a file, or live from an interface. Both
+//! are a [`RecordSource`], so the analysis is one loop. libpcap opens every
+//! file and reads pcapng, standard input and filtered files; classic pcap
+//! files are read by [`Prefetched`] itself (see `Classic`), and live
+//! capture is libpcap's.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -343,10 +346,11 @@ struct Batch {
     end: Option<Result<(), PcapError>>,
 }
 
-/// A capture file read ahead by a second thread: libpcap's reads (a
-/// third of the time on a capture of short connections) overlap the
-/// analysis. Batch buffers go back and forth, so nothing is allocated per
-/// record and no memory is freed by the other thread.
+/// A capture file read ahead by a second thread, so that reading overlaps
+/// the analysis: classic pcap files straight into the batches (see
+/// `Classic`), anything else through libpcap. Batch buffers go back and
+/// forth, so nothing is allocated per record and no memory is freed by the
+/// other thread.
 pub struct Prefetched {
     linktype: i32,
     rx: std::sync::mpsc::Receiver<Batch>,
