@@ -360,6 +360,8 @@ pub struct Follower {
     /// them after [`TOMBSTONE_TTL`] without sweeping the whole table.
     tombstones: std::collections::VecDeque<(Duration, FlowKey)>,
     idle_bound: Duration,
+    /// Capture time of the last sweep.
+    last_sweep: Duration,
     segments: u64,
     evicted: u64,
 }
@@ -415,6 +417,7 @@ impl Follower {
             closing: std::collections::VecDeque::new(),
             tombstones: std::collections::VecDeque::new(),
             idle_bound: Duration::from_secs(3600),
+            last_sweep: Duration::ZERO,
             segments: 0,
             evicted: 0,
         }
@@ -519,6 +522,7 @@ impl Follower {
     }
 
     fn sweep(&mut self, now: Duration) {
+        self.last_sweep = now;
         let bound = self.idle_bound;
         let mut evicted = Vec::new();
         self.conns.retain(|_, c| {
@@ -542,11 +546,10 @@ impl Follower {
     /// reported, and idle ones swept.
     pub fn advance(&mut self, now: Duration) {
         self.report_closed(now);
-        if self
-            .conns
-            .values()
-            .any(|c| now.saturating_sub(c.last_seen) >= self.idle_bound)
-        {
+        // A sweep scans the table: not on every tick, but often enough
+        // that an idle connection is evicted soon after its bound.
+        let every = self.idle_bound.min(Duration::from_secs(10));
+        if now.saturating_sub(self.last_sweep) >= every {
             self.sweep(now);
         }
     }
@@ -662,10 +665,15 @@ impl Follower {
         }
         if conn.observer.is_none() {
             // Not MySQL: once it closes, keep it only as a tombstone (its
-            // stream number for trailing packets), swept after a minute
-            // rather than after the idle bound.
-            if conn.track.is_none() && !conn.pending && (seg.flags.rst || seg.flags.fin) {
+            // stream number for trailing packets), forgotten like those of
+            // reported connections.
+            if conn.track.is_none()
+                && !conn.pending
+                && !conn.reported
+                && (seg.flags.rst || seg.flags.fin)
+            {
                 conn.reported = true;
+                self.tombstones.push_back((at, k));
             }
             return;
         }
