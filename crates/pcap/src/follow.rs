@@ -15,9 +15,10 @@ use crate::track::Track;
 /// table and a table full of tombstones misses the cache (at 16k
 /// connections/s, a minute of them is a million entries).
 const TOMBSTONE_TTL: Duration = Duration::from_secs(10);
-/// A closed connection is reported this long (capture time) after its
-/// close, so that what still trickles in (a login after the server's RST,
-/// retransmissions) is decoded and noted first.
+/// A connection closed by a reset or a half-close is reported this long
+/// (capture time) after its close, so that what still trickles in (a login
+/// after the server's RST, retransmissions) is decoded and noted first. A
+/// close both sides completed is reported at once.
 const LINGER: Duration = Duration::from_secs(2);
 /// Out-of-order bytes held per connection, waiting for the hole before
 /// them to be filled (a retransmission or a reordered segment); past it,
@@ -296,6 +297,16 @@ impl Conn {
                 t.on_event(e, self.last_frame);
             }
         }
+    }
+
+    /// Closed by a FIN each way, each acknowledged, with no reset and
+    /// nothing held out of order.
+    fn close_completed(&self) -> bool {
+        self.held.is_none()
+            && self.track.as_ref().is_some_and(|t| t.closed_by_fins())
+            && (0..2).all(
+                |d| matches!((self.next[d], self.acked[d]), (Some(n), Some(a)) if !after(n, a)),
+            )
     }
 
     /// Its record, if it has one to give (once).
@@ -778,6 +789,16 @@ impl Follower {
                 conn.closed_at = Some(at);
                 self.closing.push_back((at, k));
             }
+        }
+        if conn.closed_at.is_some() && !conn.reported && conn.close_completed() {
+            // Nothing more is expected from a close both sides completed:
+            // reported now, while its state is in cache, rather than
+            // after the linger (a reset or a half-close still lingers for
+            // what may trickle in).
+            conn.reported = true;
+            self.finished.extend(conn.take_finished(false));
+            conn.observer = None;
+            self.tombstones.push_back((at, k));
         }
         if self.emit_events {
             out.extend(events.drain(..).map(|event| FollowerEvent {

@@ -284,6 +284,11 @@ impl Track {
         }
     }
 
+    /// FIN from both sides and no RST.
+    pub(crate) fn closed_by_fins(&self) -> bool {
+        self.rst.iter().all(Option::is_none) && self.fin.iter().all(Option::is_some)
+    }
+
     /// RST seen, or FIN from both sides.
     pub(crate) fn closed(&self) -> bool {
         self.rst.iter().any(Option::is_some) || self.fin.iter().all(Option::is_some)
