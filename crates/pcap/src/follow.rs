@@ -794,10 +794,21 @@ impl Follower {
             // Nothing more is expected from a close both sides completed:
             // reported now, while its state is in cache, rather than
             // after the linger (a reset or a half-close still lingers for
-            // what may trickle in).
+            // what may trickle in). Its closing entry goes too, if it is
+            // among the last few: looking it up later would miss the cache.
             conn.reported = true;
             self.finished.extend(conn.take_finished(false));
             conn.observer = None;
+            let n = self.closing.len();
+            if let Some(i) = self
+                .closing
+                .iter()
+                .rev()
+                .take(32)
+                .position(|&(_, c)| c == k)
+            {
+                self.closing.remove(n - 1 - i);
+            }
             self.tombstones.push_back((at, k));
         }
         if self.emit_events {
