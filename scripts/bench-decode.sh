@@ -5,9 +5,9 @@
 #      with tcpdump on loopback (not committed; under a temporary directory);
 #   2. reads it with handshake-probe decode (connection records, jsonl),
 #      with tshark -Y mysql -T fields (Wireshark's dissector), and with
-#      tcpdump -r -w /dev/null (the libpcap read floor): median of
-#      HSP_REPEAT (7) interleaved runs (tshark: one run), packets per
-#      second and ratios;
+#      tcpdump -r -w /dev/null (the libpcap read floor): medians of
+#      HSP_REPEAT (7) interleaved runs (tshark: HSP_TSHARK_REPEAT, 3),
+#      packets per second and ratios;
 #   3. builds a ~1 GB capture (time-shifted copies, mergecap) and prints
 #      handshake-probe's peak RSS decoding it.
 set -euo pipefail
@@ -45,10 +45,17 @@ for _ in $(seq "$REPEAT"); do
   hp_runs+=("$(timed $hp decode --format jsonl --port "$port" "$dir/big.pcap")")
   floor_runs+=("$(timed tcpdump -r "$dir/big.pcap" -w /dev/null)")
 done
+# tshark takes ~15 s a run: HSP_TSHARK_REPEAT (3) runs, each followed by
+# one more handshake-probe run, so its median also sees those moments.
+ts_runs=()
+for _ in $(seq "${HSP_TSHARK_REPEAT:-3}"); do
+  ts_runs+=("$(timed tshark -r "$dir/big.pcap" -d "tcp.port==$port,mysql" -Y mysql -T fields -e frame.number -e _ws.col.Info)")
+  hp_runs+=("$(timed $hp decode --format jsonl --port "$port" "$dir/big.pcap")")
+done
 t_hp=$(median "${hp_runs[@]}")
 t_floor=$(median "${floor_runs[@]}")
-echo "# runs (s): handshake-probe ${hp_runs[*]}; tcpdump ${floor_runs[*]}"
-t_tshark=$(timed tshark -r "$dir/big.pcap" -d "tcp.port==$port,mysql" -Y mysql -T fields -e frame.number -e _ws.col.Info)
+t_tshark=$(median "${ts_runs[@]}")
+echo "# runs (s): handshake-probe ${hp_runs[*]}; tcpdump ${floor_runs[*]}; tshark ${ts_runs[*]}"
 conns=$($hp decode --format jsonl --port "$port" "$dir/big.pcap" | tail -1 | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['connections'], s['verdicts'])")
 python3 - "$records" "$t_hp" "$t_tshark" "$t_floor" <<'PY'
 import sys
@@ -56,7 +63,7 @@ n, hp, ts, fl = int(sys.argv[1]), *map(float, sys.argv[2:])
 print("| reader | seconds | packets/s | handshake-probe is |")
 print("| --- | --- | --- | --- |")
 for name, t in [("handshake-probe decode (records + verdicts)", hp), ("tshark -Y mysql -T fields", ts), ("tcpdump -r -w /dev/null (libpcap floor)", fl)]:
-    rel = "" if t == hp else f"{t / hp:.1f}x faster" if t > hp else f"{hp / t:.2f}x slower"
+    rel = "" if t == hp else f"{t / hp:.1f}x faster" if t > hp else f"{hp / t:.2f}x slower ({t / hp:.2f}x its speed)"
     print(f"| {name} | {t:.2f} | {n / t:,.0f} | {rel} |")
 PY
 echo "connections decoded: $conns"
