@@ -44,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
             seq: s,
             ack: seq[1 - d],
             window: if ctl & 32 != 0 { 0 } else { 65535 },
+            wscale: (ctl & 2 != 0).then_some(ctl >> 5),
             flags,
             payload,
             truncated: ctl & 64 != 0,

@@ -273,6 +273,7 @@ fn tcp_evidence(o: &mut Obj<'_>, t: &TcpEvidence) {
         max_unacked_c2s_us,
         max_unacked_s2c_us,
         zero_windows,
+        window_full,
         closed_by,
         close,
         capture_loss,
@@ -287,6 +288,7 @@ fn tcp_evidence(o: &mut Obj<'_>, t: &TcpEvidence) {
     o.uint(k!("max_unacked_c2s_us"), max_unacked_c2s_us);
     o.uint(k!("max_unacked_s2c_us"), max_unacked_s2c_us);
     o.uint(k!("zero_windows"), zero_windows);
+    o.uint(k!("window_full"), window_full);
     o.opt_word(k!("closed_by"), closed_by);
     o.opt_word(k!("close"), close);
     o.uint(k!("capture_loss"), capture_loss);
@@ -517,6 +519,7 @@ mod tests {
                 max_unacked_c2s_us: u64::from(n[4]) << 20,
                 max_unacked_s2c_us: u64::from(n[5]),
                 zero_windows: n[6],
+                window_full: n[0] ^ n[7],
                 closed_by: b[0].then_some(if b[1] { "client" } else { "server" }),
                 close: b[2].then_some(if b[3] { "rst" } else { "fin" }),
                 capture_loss: n[7],

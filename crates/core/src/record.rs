@@ -62,6 +62,9 @@ pub struct TcpEvidence {
     pub max_unacked_s2c_us: u64,
     /// Zero-window advertisements, both directions.
     pub zero_windows: u32,
+    /// Data segments that filled the window the receiver offered, both
+    /// directions (known when both SYNs were captured).
+    pub window_full: u32,
     /// Who closed first: `client`, `server`, or absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closed_by: Option<&'static str>,

@@ -35,6 +35,9 @@ pub struct Segment<'a> {
     pub ack: u32,
     /// Advertised receive window (unscaled).
     pub window: u16,
+    /// The window scale shift this side announces (RFC 7323), read from
+    /// SYN and SYN-ACK segments only.
+    pub wscale: Option<u8>,
     /// Flags.
     pub flags: TcpFlags,
     /// Payload bytes present in the capture.
@@ -178,12 +181,18 @@ fn fast_tcp<'a>(
         return None;
     }
     let flags = tcp[13];
+    let wscale = if flags & 0x02 != 0 {
+        window_scale(&tcp[20..off])
+    } else {
+        None
+    };
     Some(Some(Segment {
         src: SocketAddr::new(src, be16(tcp, 0)),
         dst: SocketAddr::new(dst, be16(tcp, 2)),
         seq: be32(tcp, 4),
         ack: be32(tcp, 8),
         window: be16(tcp, 14),
+        wscale,
         flags: TcpFlags {
             fin: flags & 0x01 != 0,
             syn: flags & 0x02 != 0,
@@ -193,6 +202,29 @@ fn fast_tcp<'a>(
         payload: &tcp[off..],
         truncated,
     }))
+}
+
+/// The window scale option among a SYN's TCP `options`: kind 3, length
+/// 3, the shift. Malformed options end the search.
+fn window_scale(options: &[u8]) -> Option<u8> {
+    let mut i = 0;
+    while let Some(&kind) = options.get(i) {
+        match kind {
+            0 => return None,
+            1 => i += 1,
+            _ => {
+                let len = usize::from(*options.get(i + 1)?);
+                if len < 2 {
+                    return None;
+                }
+                if kind == 3 {
+                    return (len == 3).then(|| options.get(i + 2).copied()).flatten();
+                }
+                i += len;
+            }
+        }
+    }
+    None
 }
 
 /// A record of link type `dlt` sliced by etherparse, down to whatever it
@@ -248,6 +280,11 @@ pub fn slice_tcp_etherparse(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
         window: tcp.window_size(),
+        wscale: if tcp.syn() {
+            window_scale(tcp.options())
+        } else {
+            None
+        },
         flags: TcpFlags {
             syn: tcp.syn(),
             ack: tcp.ack(),

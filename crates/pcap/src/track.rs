@@ -41,6 +41,13 @@ pub struct Track {
     high: [Option<u32>; 2],
     retrans: [u32; 2],
     zero_windows: u32,
+    /// Window scale shifts from the SYN (client) and SYN-ACK (server).
+    wscale: [Option<u8>; 2],
+    /// The right edge of the window each side last offered (its ACK plus
+    /// its scaled window), once the scaling is known.
+    win_edge: [Option<u32>; 2],
+    /// Data segments that filled the window the receiver offered.
+    window_full: u32,
     unacked_since: [Option<Duration>; 2],
     max_unacked: [Duration; 2],
     last_data: [Option<Duration>; 2],
@@ -92,9 +99,15 @@ impl Track {
         let f = seg.flags;
         if f.syn && !f.ack {
             self.syn_count += 1;
+            if self.syn.is_none() {
+                self.wscale[0] = seg.wscale;
+            }
             self.syn.get_or_insert((at, frame));
         } else if f.syn && f.ack {
             self.synack_count += 1;
+            if self.synack.is_none() {
+                self.wscale[1] = seg.wscale;
+            }
             self.synack.get_or_insert((at, frame));
         } else if f.ack && d == 0 && self.synack.is_some() && self.established.is_none() {
             self.established = Some((at, frame));
@@ -124,13 +137,29 @@ impl Track {
                         self.retrans[d] += 1;
                     }
                 }
-                _ => self.high[d] = Some(end),
+                _ => {
+                    // New data that reaches exactly the edge of the window
+                    // the receiver offered: the sender must now wait.
+                    if self.win_edge[1 - d] == Some(end) {
+                        self.window_full += 1;
+                    }
+                    self.high[d] = Some(end);
+                }
             }
             self.last_data[d] = Some(at);
             self.unacked_since[d].get_or_insert(at);
             if self.tls.is_some() {
                 self.encrypted_segments[d] += 1;
             }
+        }
+        if f.ack
+            && !f.syn
+            && !f.rst
+            && seg.window > 0
+            && let Some(shift) = self.window_shift(d)
+        {
+            let window = u32::from(seg.window) << shift;
+            self.win_edge[d] = Some(seg.ack.wrapping_add(window));
         }
         if f.ack {
             let o = 1 - d;
@@ -141,6 +170,18 @@ impl Track {
                 self.unacked_since[o] = None;
             }
         }
+    }
+
+    /// The shift of the windows direction `d` advertises: known once both
+    /// SYNs were seen (scaling applies only if both announced it; RFC
+    /// 7323 caps the shift at 14).
+    fn window_shift(&self, d: usize) -> Option<u32> {
+        self.syn?;
+        self.synack?;
+        Some(match self.wscale {
+            [Some(c), Some(s)] => u32::from(if d == 0 { c } else { s }.min(14)),
+            _ => 0,
+        })
     }
 
     /// As [`on_event`](Self::on_event), keeping the event's strings
@@ -476,6 +517,7 @@ impl Track {
             max_unacked_c2s_us: micros(self.max_unacked[0]),
             max_unacked_s2c_us: micros(self.max_unacked[1]),
             zero_windows: self.zero_windows,
+            window_full: self.window_full,
             closed_by: close.map(|(d, _, _)| if d == 0 { "client" } else { "server" }),
             close: close.map(|(_, _, reset)| if reset { "rst" } else { "fin" }),
             capture_loss: self.capture_loss,
@@ -649,6 +691,12 @@ impl Track {
             ev.push(format!(
                 "{} SYN-ACK retransmission(s): the client's SYN-ACK or its ACK was lost",
                 self.synack_count - 1
+            ));
+        }
+        if self.window_full > 0 {
+            ev.push(format!(
+                "{} segment(s) filled the receiver's window (window full)",
+                self.window_full
             ));
         }
         if self.zero_windows > 0 {

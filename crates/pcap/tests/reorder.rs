@@ -96,6 +96,7 @@ impl Run {
             seq,
             ack,
             window: 65535,
+            wscale: None,
             flags,
             payload,
             truncated: false,
@@ -235,6 +236,7 @@ fn a_connection_closed_while_holding_segments_is_reported() {
         seq: 1,
         ack: 0,
         window: 65535,
+        wscale: None,
         flags: TcpFlags {
             syn: true,
             ..TcpFlags::default()
