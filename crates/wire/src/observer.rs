@@ -781,6 +781,31 @@ impl Observer {
         }
     }
 
+    /// The client's login: its capabilities, the state after it, and its
+    /// milestone.
+    fn on_login(
+        &mut self,
+        caps: Capabilities,
+        user: &[u8],
+        database: Option<&[u8]>,
+        auth_plugin: Option<&[u8]>,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
+        self.client_caps = Some(caps);
+        self.state = State::ExpectAuthResult;
+        Self::milestone(
+            out,
+            at,
+            Direction::ClientToServer,
+            Milestone::Login {
+                user: text(user),
+                database: database.map(text),
+                auth_plugin: auth_plugin.map(text),
+            },
+        );
+    }
+
     fn client_packet(
         &mut self,
         seq: u8,
@@ -794,17 +819,13 @@ impl Observer {
                 if let Some(v) = login_view(p) {
                     // The usual login, read in place: the owned packet is
                     // built only if it is to be emitted.
-                    self.client_caps = Some(v.header.capabilities);
-                    self.state = State::ExpectAuthResult;
-                    Self::milestone(
-                        out,
+                    self.on_login(
+                        v.header.capabilities,
+                        v.user,
+                        v.database,
+                        v.auth_plugin,
                         at,
-                        dir,
-                        Milestone::Login {
-                            user: text(v.user),
-                            database: v.database.map(text),
-                            auth_plugin: v.auth_plugin.map(text),
-                        },
+                        out,
                     );
                     return if self.keeps_every_packet() {
                         Packet::Login(v.to_owned_packet())
@@ -824,34 +845,23 @@ impl Observer {
                         self.c2s = Stream::Opaque;
                         self.s2c = Stream::Opaque;
                     }
-                    Packet::Login(l) => {
-                        self.client_caps = Some(l.header.capabilities);
-                        self.state = State::ExpectAuthResult;
-                        Self::milestone(
-                            out,
-                            at,
-                            dir,
-                            Milestone::Login {
-                                user: text(&l.user),
-                                database: l.database.as_ref().map(|d| text(d)),
-                                auth_plugin: l.auth_plugin.as_ref().map(|d| text(d)),
-                            },
-                        );
-                    }
-                    Packet::Login320(l) => {
-                        self.client_caps = Some(l.capabilities);
-                        self.state = State::ExpectAuthResult;
-                        Self::milestone(
-                            out,
-                            at,
-                            dir,
-                            Milestone::Login {
-                                user: text(&l.user),
-                                database: l.database.as_ref().map(|d| text(d)),
-                                auth_plugin: None,
-                            },
-                        );
-                    }
+                    // (A 4.1 login that decodes was read in place above.)
+                    Packet::Login(l) => self.on_login(
+                        l.header.capabilities,
+                        &l.user,
+                        l.database.as_deref(),
+                        l.auth_plugin.as_deref(),
+                        at,
+                        out,
+                    ),
+                    Packet::Login320(l) => self.on_login(
+                        l.capabilities,
+                        &l.user,
+                        l.database.as_deref(),
+                        None,
+                        at,
+                        out,
+                    ),
                     _ => {}
                 }
                 pkt
