@@ -309,6 +309,16 @@ impl Conn {
             )
     }
 
+    /// Reported now: its record (if it has one), and what remains is a
+    /// tombstone.
+    fn report(&mut self) -> Option<Finished> {
+        self.reported = true;
+        // Held segments are decoded first, by the observer.
+        let finished = self.take_finished(false);
+        self.observer = None;
+        finished
+    }
+
     /// Its record, if it has one to give (once).
     fn take_finished(&mut self, evicted: bool) -> Option<Finished> {
         if self.pending {
@@ -508,9 +518,7 @@ impl Follower {
             if conn.reported || conn.closed_at != Some(closed) {
                 continue;
             }
-            conn.reported = true;
-            self.finished.extend(conn.take_finished(false));
-            conn.observer = None;
+            self.finished.extend(conn.report());
             self.tombstones.push_back((now, k));
         }
         while let Some(&(since, k)) = self.tombstones.front() {
@@ -796,9 +804,7 @@ impl Follower {
             // after the linger (a reset or a half-close still lingers for
             // what may trickle in). Its closing entry goes too, if it is
             // among the last few: looking it up later would miss the cache.
-            conn.reported = true;
-            self.finished.extend(conn.take_finished(false));
-            conn.observer = None;
+            self.finished.extend(conn.report());
             let n = self.closing.len();
             if let Some(i) = self
                 .closing

@@ -3,31 +3,14 @@
 //! corpora, and variants of the fixtures (byte-swapped, nanosecond,
 //! a short snaplen, cut at awkward offsets), are read both ways.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::time::Duration;
 
 use hsp_pcap::{Next, PcapFile, Prefetched, RecordSource};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn captures(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use common::{captures, public_corpus, root};
 
 type Rec = (u64, Duration, u32, Vec<u8>);
 
@@ -176,15 +159,7 @@ fn fixtures_and_their_variants_read_as_libpcap_reads_them() {
 
 #[test]
 fn public_corpus_reads_as_libpcap_reads_it() {
-    let shared =
-        std::env::var_os("HSP_SHARED").map_or_else(|| root().join("../shared"), PathBuf::from);
-    let dir = shared.join("captures/public");
-    assert!(
-        dir.is_dir(),
-        "{} is missing: the public capture corpus must sit beside the checkout (../shared) or at $HSP_SHARED",
-        dir.display()
-    );
-    let all = captures(&dir);
+    let all = captures(&public_corpus());
     let direct = all.iter().filter(|p| same_both_ways(p)).count();
     // Most are classic pcap; the pcapng ones go through libpcap.
     assert!(direct >= 60, "{direct} of {} read directly", all.len());

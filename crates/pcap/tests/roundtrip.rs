@@ -2,32 +2,15 @@
 //! the recorded fixtures (always) and the public corpus in ../shared (when
 //! present beside the checkout; CI has it).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::{all_ports, captures, public_corpus, root};
 
 use hsp_pcap::{Follower, PcapFile, slice_tcp};
 use hsp_wire::observer::{ObserverConfig, ObserverEvent};
 use hsp_wire::packets::Packet;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn captures(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 /// Re-encodes every decoded packet; returns (packets checked, mismatches).
 fn check(path: &Path, ports: Vec<u16>) -> (usize, Vec<String>) {
@@ -62,20 +45,6 @@ fn check(path: &Path, ports: Vec<u16>) -> (usize, Vec<String>) {
     (n, bad)
 }
 
-fn all_ports() -> Vec<u16> {
-    // Every server port used by the corpus (PROVENANCE.md) and fixtures.
-    let mut ports = vec![
-        3306, 20130, 30130, 6033, 2883, 13001, 3307, 33066, 33308, 5432,
-    ];
-    let tsv = std::fs::read_to_string(root().join("fixtures/ports.tsv"))
-        .expect("fixtures/ports.tsv (run scripts/record-fixtures.sh)");
-    ports.extend(
-        tsv.lines()
-            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u16>().ok()),
-    );
-    ports
-}
-
 #[test]
 fn fixtures_re_encode_byte_exact() {
     let files = captures(&root().join("fixtures"));
@@ -95,15 +64,7 @@ fn fixtures_re_encode_byte_exact() {
 
 #[test]
 fn public_corpus_re_encodes_byte_exact() {
-    // Beside the checkout, or where HSP_SHARED says (as scripts/test.sh).
-    let shared =
-        std::env::var_os("HSP_SHARED").map_or_else(|| root().join("../shared"), PathBuf::from);
-    let dir = shared.join("captures/public");
-    assert!(
-        dir.is_dir(),
-        "{} is missing: the public capture corpus must sit beside the checkout (../shared) or at $HSP_SHARED",
-        dir.display()
-    );
+    let dir = public_corpus();
     let (mut total, mut bad) = (0, Vec::new());
     for f in captures(&dir) {
         let (n, b) = check(&f, all_ports());
@@ -124,14 +85,7 @@ fn public_corpus_re_encodes_byte_exact() {
 /// header field).
 #[test]
 fn fast_slicing_agrees_with_etherparse_on_every_record() {
-    let shared =
-        std::env::var_os("HSP_SHARED").map_or_else(|| root().join("../shared"), PathBuf::from);
-    let public = shared.join("captures/public");
-    assert!(
-        public.is_dir(),
-        "{} is missing: the public capture corpus must sit beside the checkout (../shared) or at $HSP_SHARED",
-        public.display()
-    );
+    let public = public_corpus();
     let mut files = captures(&root().join("fixtures"));
     files.extend(captures(&public));
     let (mut tcp, mut bad) = (0u64, Vec::new());

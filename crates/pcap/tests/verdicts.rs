@@ -9,6 +9,8 @@
 //! either (random loss seen from the server's side, where the decoder
 //! must only never blame the server).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -207,39 +209,9 @@ fn greeting_detection_rejects_other_first_bytes() {
 fn records_do_not_depend_on_packet_events() {
     use hsp_pcap::{Follower, PcapFile};
     use hsp_wire::observer::ObserverConfig;
-    let shared = std::env::var_os("HSP_SHARED")
-        .map_or_else(|| fixtures().join("../../shared"), PathBuf::from);
-    let public = shared.join("captures/public");
-    assert!(
-        public.is_dir(),
-        "{} is missing: the public capture corpus must sit beside the checkout (../shared) or at $HSP_SHARED",
-        public.display()
-    );
-    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    let mut stack = vec![public];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files.push(p);
-            }
-        }
-    }
-    files.retain(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"));
-    // The corpus's server ports (PROVENANCE.md) and the fixtures'.
-    let mut ports = vec![
-        3306, 20130, 30130, 6033, 2883, 13001, 3307, 33066, 33308, 5432,
-    ];
-    let tsv = std::fs::read_to_string(fixtures().join("ports.tsv")).unwrap();
-    ports.extend(
-        tsv.lines()
-            .filter_map(|l| l.split('\t').nth(1)?.trim().parse::<u16>().ok()),
-    );
+    let mut files = common::captures(&fixtures());
+    files.extend(common::captures(&common::public_corpus()));
+    let ports = common::all_ports();
     let params = Params::default();
     let mut compared = 0;
     for path in &files {

@@ -502,18 +502,14 @@ impl Observer {
             // Milestones only: the greeting read in place. Its milestone
             // shows the connection carries MySQL, so no packet need be
             // emitted for that.
-            self.server_caps = Some(g.capabilities);
-            self.state = State::ExpectLogin;
             self.emitted = true;
-            Self::milestone(
-                out,
+            self.greeted(
+                10,
+                g.capabilities,
+                g.server_version,
+                g.connection_id,
                 at,
-                dir,
-                Milestone::Greeting {
-                    protocol: 10,
-                    server_version: text(g.server_version),
-                    connection_id: g.connection_id,
-                },
+                out,
             );
             return;
         }
@@ -631,6 +627,31 @@ impl Observer {
         }
     }
 
+    /// A greeting: the server's capabilities, the state after it, and its
+    /// milestone.
+    fn greeted(
+        &mut self,
+        protocol: u8,
+        caps: Capabilities,
+        version: &[u8],
+        connection_id: u32,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
+        self.server_caps = Some(caps);
+        self.state = State::ExpectLogin;
+        Self::milestone(
+            out,
+            at,
+            Direction::ServerToClient,
+            Milestone::Greeting {
+                protocol,
+                server_version: text(version),
+                connection_id,
+            },
+        );
+    }
+
     /// The server's first packet (greeting, or an ERR in its place).
     fn on_greeting(&mut self, pkt: Packet, at: Duration, out: &mut Vec<ObserverEvent>) -> Packet {
         let dir = Direction::ServerToClient;
@@ -642,18 +663,7 @@ impl Observer {
             _ => None,
         };
         if let Some((protocol, caps, version, connection_id)) = greeting {
-            self.server_caps = Some(caps);
-            self.state = State::ExpectLogin;
-            Self::milestone(
-                out,
-                at,
-                dir,
-                Milestone::Greeting {
-                    protocol,
-                    server_version: text(version),
-                    connection_id,
-                },
-            );
+            self.greeted(protocol, caps, version, connection_id, at, out);
         }
         if let Packet::GreetingError(e) = &pkt {
             self.state = State::Closed;

@@ -1,0 +1,57 @@
+//! Where the captures are, shared by the integration tests: the recorded
+//! fixtures, the public corpus beside the checkout, and the server ports
+//! both use.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::path::{Path, PathBuf};
+
+/// The checkout's root.
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every pcap and pcapng file under `dir`, sorted.
+pub(crate) fn captures(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The public capture corpus: beside the checkout (../shared), or where
+/// `HSP_SHARED` says (as scripts/test.sh). Missing, the test fails saying so.
+pub(crate) fn public_corpus() -> PathBuf {
+    let shared =
+        std::env::var_os("HSP_SHARED").map_or_else(|| root().join("../shared"), PathBuf::from);
+    let dir = shared.join("captures/public");
+    assert!(
+        dir.is_dir(),
+        "{} is missing: the public capture corpus must sit beside the checkout (../shared) or at $HSP_SHARED",
+        dir.display()
+    );
+    dir
+}
+
+/// Every server port used by the corpus (PROVENANCE.md) and the fixtures.
+pub(crate) fn all_ports() -> Vec<u16> {
+    let mut ports = vec![
+        3306, 20130, 30130, 6033, 2883, 13001, 3307, 33066, 33308, 5432,
+    ];
+    let tsv = std::fs::read_to_string(root().join("fixtures/ports.tsv"))
+        .expect("fixtures/ports.tsv (run scripts/record-fixtures.sh)");
+    ports.extend(
+        tsv.lines()
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u16>().ok()),
+    );
+    ports
+}
