@@ -46,6 +46,10 @@ fuzz_target!(|data: &[u8]| {
             window: if ctl & 32 != 0 { 0 } else { 65535 },
             wscale: (ctl & 2 != 0).then_some(ctl >> 5),
             flags,
+            // The TTL varies with the control byte so that resets with a
+            // foreign TTL, and senders that keep sending after them, occur.
+            ttl: 60 + (ctl >> 6),
+            options: if ctl & 128 != 0 { &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2] } else { &[] },
             payload,
             truncated: ctl & 64 != 0,
         };

@@ -14,8 +14,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::network::{MissedByTap, ResetSignals, Resent, Side, Unseen};
 use crate::phase::{Party, Phase, PhaseTimes};
-use crate::verdict::{Verdict, verdict_for_server_error};
+use crate::verdict::{CLIENT_PROTOCOL_ERRORS, NET_ERRORS, Verdict, verdict_for_server_error};
 
 /// How a connection ended, as its observer saw it (serialized as `outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +54,13 @@ pub enum End {
     },
     /// The server sent something that is not a valid handshake packet.
     Malformed,
+    /// The server answered the login (it completed on its side), the
+    /// answer was never acknowledged, and the client closed: the client
+    /// never saw it.
+    AnswerLost {
+        /// The client's close was a RST.
+        reset: bool,
+    },
     /// The run was interrupted (Ctrl-C) before the handshake ended.
     Interrupted,
     /// The capture ended (or began) without the outcome.
@@ -74,6 +82,7 @@ impl End {
             Self::ConnectTimedOut => "connect_timed_out",
             Self::ConnectFailed { .. } => "connect_failed",
             Self::Malformed => "malformed",
+            Self::AnswerLost { .. } => "answer_lost",
             Self::Interrupted => "interrupted",
             Self::CaptureEnded => "capture_ended",
         }
@@ -169,6 +178,19 @@ pub struct Facts {
     pub server_message: Option<String>,
     /// Where the connection went, for the `Can't connect` message.
     pub server: String,
+    /// The server is on loopback (127.0.0.0/8, ::1): nothing is lost in a
+    /// network there; a retransmission means the host's own stack dropped
+    /// the segment (a full listen queue, a stopped server).
+    pub loopback: bool,
+    /// Handshake data whose first copy did not arrive (captures; the probe
+    /// from TCP_INFO for its own segments).
+    pub resent: Option<Resent>,
+    /// A close whose sequence number shows bytes never seen (captures).
+    pub unseen: Option<Unseen>,
+    /// Bytes the peer acknowledged that the capture never saw.
+    pub missed: Option<MissedByTap>,
+    /// What the capture shows about the first RST (captures).
+    pub reset: Option<ResetSignals>,
 }
 
 impl Facts {
@@ -185,6 +207,11 @@ impl Facts {
             client_error: None,
             server_message: None,
             server: server.into(),
+            loopback: false,
+            resent: None,
+            unseen: None,
+            missed: None,
+            reset: None,
         }
     }
 }
@@ -251,9 +278,17 @@ pub fn classify(f: &Facts, p: &Params) -> Classification {
             secs(p.connect_timeout)
         ));
     }
+    if let Some(m) = &f.missed {
+        evidence.push(m.sentence());
+    }
+    // ERR 1043 and 1156 describe the client's bytes: the client's error.
+    let party = match f.end {
+        End::ServerError { code, .. } if CLIENT_PROTOCOL_ERRORS.contains(&code) => Party::Client,
+        _ => verdict.party(),
+    };
     Classification {
         verdict,
-        party: verdict.party(),
+        party,
         phase,
         evidence,
         app_error: app_error(f),
@@ -261,7 +296,22 @@ pub fn classify(f: &Facts, p: &Params) -> Classification {
     }
 }
 
+/// The forged reset that ended the connection, if the evidence weighs
+/// enough: the first close is a RST in the name of the end it blames.
+fn forged_reset(f: &Facts) -> Option<&ResetSignals> {
+    let sig = f.reset.as_ref().filter(|s| s.forged())?;
+    let by = match f.end {
+        End::ServerClosed { reset: true } => Side::Server,
+        End::ClientClosed { reset: true } | End::AnswerLost { reset: true } => Side::Client,
+        _ => return None,
+    };
+    (sig.sender == by).then_some(sig)
+}
+
 fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
+    // The server ended the connection (FIN or RST), or sent a read or
+    // write error (1158-1161) that follows the same rules.
+    let mut server_ended = None;
     // 1. Explicit answers and failures that need no interpretation.
     match f.end {
         End::ServerError {
@@ -277,11 +327,23 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
             if replaced_greeting {
                 e.push_str(" in place of the greeting");
             }
-            ev.push(e);
-            if !expected {
-                return (v, f.phase);
+            if CLIENT_PROTOCOL_ERRORS.contains(&code) {
+                e.push_str(
+                    ": the server describes the client's bytes (a malformed or unexpected client packet), not a policy",
+                );
             }
-            ev.push("ERR 1045 is the expected answer when probing without credentials".into());
+            ev.push(e);
+            if NET_ERRORS.contains(&code) {
+                // A read or write that failed or timed out: who made it
+                // fail is for the network and timing rules below.
+                server_ended = Some("sent a read/write error and ended");
+            } else if !expected {
+                return (v, f.phase);
+            } else {
+                ev.push(
+                    "ERR 1045 is the expected answer when probing without credentials".into(),
+                );
+            }
         }
         End::ConnectRefused => {
             ev.push("the SYN was answered by RST: nothing listens on that port".into());
@@ -311,59 +373,113 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
             // The driver says why (starts mid-connection, ends early).
             return (Verdict::Incomplete, f.phase);
         }
-        End::Completed | End::ServerClosed { .. } | End::ClientClosed { .. } | End::TimedOut => {}
+        End::ServerClosed { reset } => {
+            server_ended = Some(if reset { "reset (RST)" } else { "closed (FIN)" });
+        }
+        End::Completed | End::ClientClosed { .. } | End::TimedOut | End::AnswerLost { .. } => {}
     }
-    let failed = !matches!(f.end, End::Completed | End::ServerError { .. });
+
+    // 2. A reset that its supposed sender did not send.
+    if let Some(sig) = forged_reset(f) {
+        ev.push(sig.sentence());
+        ev.push(sig.aftermath(f.phase == Phase::Command));
+        return (Verdict::MiddleboxReset, f.phase);
+    }
+
+    let failed = !matches!(f.end, End::Completed | End::ServerError { .. }) || server_ended.is_some();
     let slowest = SLOW_CANDIDATES
         .iter()
         .filter_map(|ph| Some((*ph, f.phases.get(*ph)?)))
         .filter(|(_, d)| *d > p.slow)
         .max_by_key(|(_, d)| *d);
 
-    // 2. Network evidence: retransmissions that held the handshake up.
-    if f.retransmits > 0 && (failed || slowest.is_some()) {
-        ev.push(format!(
-            "{} TCP retransmission(s) on this connection",
-            f.retransmits
-        ));
-        if let Some((ph, d)) = slowest {
-            ev.push(format!("{ph} took {}", ms(d)));
+    // 3. Network evidence: loss that held the handshake up or broke it.
+    if f.loopback {
+        if f.retransmits > 0 || f.resent.is_some() {
+            ev.push(format!(
+                "{} retransmission(s) on loopback, where no network loses anything: the host's own stack dropped them (a full listen queue, back_log, or a stopped server)",
+                f.retransmits.max(f.resent.map_or(0, |r| r.copies))
+            ));
         }
-        return (Verdict::NetworkStall, slowest.map_or(f.phase, |s| s.0));
+    } else {
+        if let End::AnswerLost { reset } = f.end {
+            ev.push(format!(
+                "the server completed the handshake on its side, but its answer was never acknowledged: the client never saw it and {} the connection",
+                if reset { "reset" } else { "closed" }
+            ));
+            if let Some(r) = &f.resent {
+                ev.push(r.sentence());
+            }
+            return (Verdict::NetworkStall, f.phase);
+        }
+        if let Some(u) = f.unseen.filter(Unseen::lost_in_network) {
+            ev.push(u.sentence());
+            return (Verdict::NetworkStall, f.phase);
+        }
+        if let Some(r) = &f.resent {
+            ev.push(r.sentence());
+            if let Some((ph, d)) = slowest {
+                ev.push(format!("{ph} took {}", ms(d)));
+            }
+            return (Verdict::NetworkStall, slowest.map_or(f.phase, |s| s.0));
+        }
+        if f.retransmits > 0 && (failed || slowest.is_some()) {
+            ev.push(format!(
+                "{} TCP retransmission(s) on this connection",
+                f.retransmits
+            ));
+            if let Some((ph, d)) = slowest {
+                ev.push(format!("{ph} took {}", ms(d)));
+            }
+            return (Verdict::NetworkStall, slowest.map_or(f.phase, |s| s.0));
+        }
+    }
+    if let Some(u) = f.unseen.filter(|u| !u.lost_in_network()) {
+        ev.push(u.sentence());
     }
 
-    // 3. Timeouts: the server closed while it waited for the client.
-    if let End::ServerClosed { reset } = f.end {
-        let how = if reset { "reset (RST)" } else { "closed (FIN)" };
-        if let Some(waited) = f.server_wait {
-            let handshake = matches!(
-                f.phase,
-                Phase::ClientReply | Phase::Tls | Phase::Login | Phase::Auth
-            );
-            if handshake && about(waited, p.connect_timeout) {
-                ev.push(format!(
-                    "server {how} the connection {} after its last packet, while waiting for the client; connect_timeout is {}",
-                    secs(waited),
-                    secs(p.connect_timeout)
-                ));
-                return (Verdict::ServerTimeout, f.phase);
-            }
-            if f.phase == Phase::Command
-                && let Some(wt) = p.wait_timeout
-                && about(waited, wt)
-            {
-                ev.push(format!(
-                    "server {how} the session after {} of client silence; wait_timeout is {}",
-                    secs(waited),
-                    secs(wt)
-                ));
-                return (Verdict::IdleTimeout, Phase::Command);
-            }
+    // 4. Timeouts: the server closed while it waited for the client.
+    if let Some(how) = server_ended
+        && let Some(waited) = f.server_wait
+    {
+        let handshake = matches!(
+            f.phase,
+            Phase::ClientReply | Phase::Tls | Phase::Login | Phase::Auth
+        );
+        if handshake && about(waited, p.connect_timeout) {
+            ev.push(format!(
+                "server {how} the connection {} after its last packet, while waiting for the client; connect_timeout is {}",
+                secs(waited),
+                secs(p.connect_timeout)
+            ));
+            return (Verdict::ServerTimeout, f.phase);
+        }
+        if f.phase == Phase::Command
+            && let Some(wt) = p.wait_timeout
+            && about(waited, wt)
+        {
+            ev.push(format!(
+                "server {how} the session after {} of client silence; wait_timeout is {}",
+                secs(waited),
+                secs(wt)
+            ));
+            return (Verdict::IdleTimeout, Phase::Command);
         }
     }
 
-    // 4. Slowness: a phase over --slow, blamed on whose turn it was.
+    // 5. Slowness: a phase over --slow, blamed on whose turn it was; a
+    // client that gave up during its own slow turn aborted.
     if let Some((ph, d)) = slowest {
+        if matches!(f.end, End::ClientClosed { .. })
+            && ph == f.phase
+            && ph.turn() == Party::Client
+        {
+            ev.push(format!(
+                "the client closed after {} in {ph} without sending its next packet: it gave up by itself",
+                ms(d)
+            ));
+            return (Verdict::ClientAbort, ph);
+        }
         ev.push(format!("{ph} took {} (slow is over {})", ms(d), ms(p.slow)));
         let v = match ph.turn() {
             Party::Client => Verdict::ClientSlow,
@@ -372,18 +488,17 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
         return (v, ph);
     }
 
-    // 5. Who ended it.
-    match f.end {
-        End::ServerClosed { reset } => {
-            let how = if reset { "reset (RST)" } else { "closed (FIN)" };
-            let mut e = format!("server {how} the connection during {}", f.phase);
-            if let Some(w) = f.server_wait {
-                let _ = write!(e, ", {} after its last packet", ms(w));
-            }
-            ev.push(e);
-            (Verdict::ServerReset, f.phase)
+    // 6. Who ended it.
+    if let Some(how) = server_ended {
+        let mut e = format!("server {how} the connection during {}", f.phase);
+        if let Some(w) = f.server_wait {
+            let _ = write!(e, ", {} after its last packet", ms(w));
         }
-        End::ClientClosed { reset } => {
+        ev.push(e);
+        return (Verdict::ServerReset, f.phase);
+    }
+    match f.end {
+        End::ClientClosed { reset } | End::AnswerLost { reset } => {
             let how = if reset { "reset" } else { "closed" };
             let mut e = format!("client {how} the connection during {}", f.phase);
             if let Some(c) = &f.client_error {
@@ -420,8 +535,19 @@ pub fn app_error(f: &Facts) -> Option<AppError> {
             format!("Lost connection to MySQL server at '{at}', system error: {errno}"),
         )
     };
+    if let Some(sig) = forged_reset(f)
+        && sig.sender == Side::Client
+    {
+        // The server was reset in the client's name; the client finds its
+        // session gone on its next read or write.
+        return Some(match f.phase {
+            Phase::Command => AppError::client(2006, "MySQL server has gone away"),
+            _ => lost("reading authorization packet", 104),
+        });
+    }
     Some(match f.end {
         End::Completed | End::Interrupted | End::CaptureEnded => return None,
+        End::AnswerLost { .. } => lost("reading authorization packet", 110),
         End::ServerError { code, .. } => AppError {
             code,
             name: hsp_wire::codes::ErrorCode(code).name(),

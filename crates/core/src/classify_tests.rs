@@ -272,3 +272,216 @@ fn stats_merge_adds_histograms_and_keeps_the_slowest() {
         s.total_histogram
     );
 }
+
+// Issue 9: the hard cases.
+
+use crate::network::{HandshakePacket, ResetSignals, Resent, Side, Unseen};
+
+fn resent(packet: HandshakePacket, delay_ms: u64) -> Resent {
+    Resent {
+        packet,
+        delay: Some(ms(delay_ms)),
+        copies: 1,
+    }
+}
+
+#[test]
+fn a_lost_handshake_packet_is_a_network_stall_even_under_slow() {
+    let mut f = facts(
+        End::Completed,
+        Phase::Login,
+        &[(Phase::Greeting, 1), (Phase::Login, 610), (Phase::Total, 612)],
+    );
+    assert_eq!(classify(&f, &params()).verdict, Verdict::Ok);
+    f.resent = Some(resent(HandshakePacket::Answer, 610));
+    f.retransmits = 1;
+    let c = classify(&f, &params());
+    assert_eq!(c.verdict, Verdict::NetworkStall);
+    assert_eq!(c.party, Party::Network);
+    assert!(
+        c.evidence[0].contains("the server's answer to the login was retransmitted 0.61 s after its first copy"),
+        "{:?}",
+        c.evidence
+    );
+}
+
+#[test]
+fn nothing_is_lost_on_loopback() {
+    // SYNs retransmitted by a full listen queue: the server's side.
+    let mut f = facts(
+        End::Completed,
+        Phase::Login,
+        &[(Phase::TcpConnect, 1003), (Phase::Login, 1), (Phase::Total, 1005)],
+    );
+    f.retransmits = 1;
+    assert_eq!(classify(&f, &params()).verdict, Verdict::NetworkStall);
+    f.loopback = true;
+    let c = classify(&f, &params());
+    assert_eq!(c.verdict, Verdict::ServerSlow);
+    assert!(c.evidence[0].contains("on loopback"), "{:?}", c.evidence);
+    // A resent packet on loopback decides nothing either.
+    let mut g = facts(End::Completed, Phase::Login, &[(Phase::Login, 300)]);
+    g.loopback = true;
+    g.resent = Some(resent(HandshakePacket::Login, 300));
+    assert_eq!(classify(&g, &params()).verdict, Verdict::Ok);
+}
+
+#[test]
+fn an_answer_the_client_never_acknowledged_is_a_network_stall() {
+    let mut f = facts(
+        End::AnswerLost { reset: true },
+        Phase::Login,
+        &[(Phase::Login, 1), (Phase::Total, 3)],
+    );
+    f.resent = Some(Resent {
+        copies: 4,
+        ..resent(HandshakePacket::Answer, 5000)
+    });
+    let c = classify(&f, &params());
+    assert_eq!(c.verdict, Verdict::NetworkStall);
+    assert_eq!(f.end.name(), "answer_lost");
+    let e = c.app_error.unwrap();
+    assert_eq!(e.code, 2013);
+    assert!(e.message.contains("reading authorization packet"));
+}
+
+#[test]
+fn a_close_whose_sequence_shows_a_lost_greeting_is_a_network_stall() {
+    let mut f = facts(
+        End::ServerClosed { reset: true },
+        Phase::Greeting,
+        &[(Phase::Greeting, 2000)],
+    );
+    assert_eq!(classify(&f, &params()).verdict, Verdict::ServerSlow);
+    let lost = Unseen {
+        sender: Side::Server,
+        bytes: 104,
+        reset: true,
+        acked: false,
+        nothing_seen: true,
+    };
+    f.unseen = Some(lost);
+    let c = classify(&f, &params());
+    assert_eq!(c.verdict, Verdict::NetworkStall);
+    assert!(c.evidence[0].contains("ISN+1+104"), "{:?}", c.evidence);
+    // Acknowledged by the client: the tap missed it, the network did not.
+    f.unseen = Some(Unseen {
+        acked: true,
+        ..lost
+    });
+    let c = classify(&f, &params());
+    assert_eq!(c.verdict, Verdict::ServerSlow);
+    assert!(c.evidence.iter().any(|e| e.contains("capture loss")));
+}
+
+fn signals(sender: Side) -> ResetSignals {
+    ResetSignals {
+        sender,
+        kept_sending: None,
+        ttl: Some((64, 63)),
+        timestamps_negotiated: true,
+        no_timestamp: true,
+        seq_off: None,
+    }
+}
+
+#[test]
+fn a_reset_its_sender_did_not_send_is_a_middlebox_reset() {
+    let p = Params {
+        wait_timeout: Some(Duration::from_secs(2)),
+        ..params()
+    };
+    // In the command phase, toward the client, after exactly wait_timeout:
+    // the timing alone would say idle_timeout.
+    let mut f = facts(End::ServerClosed { reset: true }, Phase::Command, &[]);
+    f.server_wait = Some(ms(2000));
+    assert_eq!(classify(&f, &p).verdict, Verdict::IdleTimeout);
+    f.reset = Some(signals(Side::Server));
+    let c = classify(&f, &p);
+    assert_eq!(c.verdict, Verdict::MiddleboxReset);
+    assert_eq!(c.party, Party::Network);
+    assert!(c.evidence[0].contains("TTL 64"), "{:?}", c.evidence);
+    assert_eq!(c.app_error.unwrap().code, 2006);
+    // Toward the server in the client's name: the client finds out later.
+    let mut g = facts(End::ClientClosed { reset: true }, Phase::Command, &[]);
+    g.reset = Some(signals(Side::Client));
+    let c = classify(&g, &p);
+    assert_eq!(c.verdict, Verdict::MiddleboxReset);
+    assert_eq!(c.app_error.unwrap().code, 2006);
+    // A genuine RST (same TTL, its timestamp) keeps its verdict; signals
+    // about the other end's RST decide nothing.
+    f.reset = Some(ResetSignals {
+        ttl: None,
+        no_timestamp: false,
+        ..signals(Side::Server)
+    });
+    assert_eq!(classify(&f, &p).verdict, Verdict::IdleTimeout);
+    f.reset = Some(signals(Side::Client));
+    assert_eq!(classify(&f, &p).verdict, Verdict::IdleTimeout);
+}
+
+#[test]
+fn errors_about_the_clients_bytes_are_the_clients_protocol_error() {
+    for code in [1043, 1156] {
+        let f = facts(
+            End::ServerError {
+                code,
+                replaced_greeting: false,
+            },
+            Phase::Login,
+            &[],
+        );
+        let c = classify(&f, &params());
+        assert_eq!(c.verdict, Verdict::ProtocolError, "{code}");
+        assert_eq!(c.party, Party::Client, "{code}");
+    }
+}
+
+#[test]
+fn read_and_write_errors_follow_the_timing_and_network_rules() {
+    let mut f = facts(
+        End::ServerError {
+            code: 1159,
+            replaced_greeting: false,
+        },
+        Phase::ClientReply,
+        &[(Phase::ClientReply, 2001)],
+    );
+    f.server_wait = Some(ms(2001));
+    assert_eq!(classify(&f, &params()).verdict, Verdict::ServerTimeout);
+    f.retransmits = 2;
+    assert_eq!(classify(&f, &params()).verdict, Verdict::NetworkStall);
+    let mut g = facts(
+        End::ServerError {
+            code: 1158,
+            replaced_greeting: false,
+        },
+        Phase::Login,
+        &[(Phase::Login, 5)],
+    );
+    g.server_wait = Some(ms(5));
+    assert_eq!(classify(&g, &params()).verdict, Verdict::ServerReset);
+}
+
+#[test]
+fn a_client_that_gives_up_during_its_own_turn_aborts() {
+    let mut f = facts(
+        End::ClientClosed { reset: false },
+        Phase::ClientReply,
+        &[(Phase::ClientReply, 5000)],
+    );
+    let c = classify(&f, &params());
+    assert_eq!(c.verdict, Verdict::ClientAbort);
+    assert!(c.evidence[0].contains("gave up by itself"), "{:?}", c.evidence);
+    // The server giving up on it (not at connect_timeout) is client_slow.
+    f.end = End::ServerClosed { reset: true };
+    f.server_wait = Some(ms(5000));
+    assert_eq!(
+        classify(&f, &Params {
+            connect_timeout: Duration::from_secs(30),
+            ..params()
+        })
+        .verdict,
+        Verdict::ClientSlow
+    );
+}

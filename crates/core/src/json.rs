@@ -270,6 +270,7 @@ fn tcp_evidence(o: &mut Obj<'_>, t: &TcpEvidence) {
         syn_ack_retransmits,
         retransmits_c2s,
         retransmits_s2c,
+        spurious_retransmits,
         max_unacked_c2s_us,
         max_unacked_s2c_us,
         zero_windows,
@@ -285,6 +286,7 @@ fn tcp_evidence(o: &mut Obj<'_>, t: &TcpEvidence) {
     o.uint(k!("syn_ack_retransmits"), syn_ack_retransmits);
     o.uint(k!("retransmits_c2s"), retransmits_c2s);
     o.uint(k!("retransmits_s2c"), retransmits_s2c);
+    o.uint(k!("spurious_retransmits"), spurious_retransmits);
     o.uint(k!("max_unacked_c2s_us"), max_unacked_c2s_us);
     o.uint(k!("max_unacked_s2c_us"), max_unacked_s2c_us);
     o.uint(k!("zero_windows"), zero_windows);
@@ -516,6 +518,7 @@ mod tests {
                 syn_ack_retransmits: n[1],
                 retransmits_c2s: n[2],
                 retransmits_s2c: n[3],
+                spurious_retransmits: n[3] ^ n[6],
                 max_unacked_c2s_us: u64::from(n[4]) << 20,
                 max_unacked_s2c_us: u64::from(n[5]),
                 zero_windows: n[6],

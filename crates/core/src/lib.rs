@@ -6,6 +6,9 @@
 //! - [`phase`]: the phases that are timed, and whose turn each one is;
 //! - [`classify`](mod@classify): [`Facts`] measured about a connection in,
 //!   a [`Verdict`] with evidence out (pure, no clock);
+//! - [`network`]: what a capture shows beyond a retransmission count
+//!   (which packet was resent, unseen bytes, resets their sender did not
+//!   send), weighed and worded in one place;
 //! - [`record`]: the `{"type":"connection"}` record both drivers emit;
 //! - [`stats`]: HdrHistogram per phase and counts, merged across workers.
 //!
@@ -15,6 +18,7 @@
 
 pub mod classify;
 mod json;
+pub mod network;
 pub mod phase;
 pub mod record;
 pub mod stats;

@@ -56,6 +56,10 @@ pub struct TcpEvidence {
     pub retransmits_c2s: u32,
     /// Retransmitted data segments, server to client.
     pub retransmits_s2c: u32,
+    /// Retransmissions, both directions, of data the receiver had already
+    /// acknowledged (or reported as a duplicate by D-SACK): reported, not
+    /// counted above, and deciding nothing.
+    pub spurious_retransmits: u32,
     /// Longest wait of client data for its ACK, µs.
     pub max_unacked_c2s_us: u64,
     /// Longest wait of server data for its ACK, µs.

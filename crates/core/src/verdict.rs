@@ -45,10 +45,14 @@ pub enum Verdict {
     /// The client closed or reset before completing, with no server or
     /// network fault to explain it.
     ClientAbort,
+    /// A device between client and server (a firewall, NAT or load
+    /// balancer) reset the connection in one end's name.
+    MiddleboxReset,
     /// The SYN was answered by RST, or never answered.
     NoServer,
-    /// The server sent bytes that are not a MySQL handshake (a forged
-    /// length, garbage, not MySQL at all).
+    /// The bytes are not a MySQL handshake: the server's (a forged length,
+    /// garbage, not MySQL at all), or the client's, as the server said
+    /// with ERR 1043 or 1156 (then the party is the client).
     ProtocolError,
     /// The evidence is missing; never a guess.
     Incomplete,
@@ -56,7 +60,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// Every verdict, in the order summaries list them.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::Ok,
         Self::AuthFailed,
         Self::Refused,
@@ -68,6 +72,7 @@ impl Verdict {
         Self::ClientSlow,
         Self::ServerReset,
         Self::ClientAbort,
+        Self::MiddleboxReset,
         Self::NoServer,
         Self::ProtocolError,
         Self::Incomplete,
@@ -87,6 +92,7 @@ impl Verdict {
             Self::ClientSlow => "client_slow",
             Self::ServerReset => "server_reset",
             Self::ClientAbort => "client_abort",
+            Self::MiddleboxReset => "middlebox_reset",
             Self::NoServer => "no_server",
             Self::ProtocolError => "protocol_error",
             Self::Incomplete => "incomplete",
@@ -98,7 +104,7 @@ impl Verdict {
         match self {
             Self::Ok | Self::Incomplete => Party::None,
             Self::AuthFailed | Self::ClientSlow | Self::ClientAbort => Party::Client,
-            Self::NetworkStall => Party::Network,
+            Self::NetworkStall | Self::MiddleboxReset => Party::Network,
             Self::Refused
             | Self::ServerTimeout
             | Self::IdleTimeout
@@ -140,6 +146,9 @@ impl Verdict {
             Self::ClientAbort => {
                 "the client gave up on its own (TLS verification, unsupported plugin, interrupted)"
             }
+            Self::MiddleboxReset => {
+                "a device between client and server (firewall, NAT, load balancer) reset connections in one end's name: compare its idle timeout and connection tracking with wait_timeout and the pool's idle time; the server's counters show nothing of it"
+            }
             Self::NoServer => "nothing listens there, or a firewall drops the SYN",
             Self::ProtocolError => {
                 "the peer does not speak the MySQL protocol (wrong port, a proxy, or a broken server)"
@@ -159,8 +168,16 @@ impl fmt::Display for Verdict {
 pub const AUTH_ERRORS: &[u16] = &[1044, 1045, 1049, 1251, 1698, 3118, 3955, 4151];
 /// Server error codes that turn a connection away for a limit or a policy.
 pub const REFUSAL_ERRORS: &[u16] = &[
-    1040, 1042, 1053, 1129, 1130, 1203, 1226, 3032, 3159, 1152, 1043,
+    1040, 1042, 1053, 1129, 1130, 1203, 1226, 3032, 3159, 1152,
 ];
+/// Server error codes that describe the client's bytes, not a policy:
+/// ER_HANDSHAKE_ERROR (1043, Bad handshake) and ER_NET_PACKETS_OUT_OF_ORDER
+/// (1156).
+pub const CLIENT_PROTOCOL_ERRORS: &[u16] = &[1043, 1156];
+/// Server error codes for a failed or timed-out read or write
+/// (ER_NET_READ_ERROR 1158 to ER_NET_WRITE_INTERRUPTED 1161): they follow
+/// the network evidence and the timing rules.
+pub const NET_ERRORS: std::ops::RangeInclusive<u16> = 1158..=1161;
 /// Server error codes for a packet over `max_allowed_packet`.
 pub const PACKET_TOO_LARGE_ERRORS: &[u16] = &[1153, 1162];
 /// ER_CLIENT_INTERACTION_TIMEOUT: MySQL 8.0.24+ says so before closing an idle session.
@@ -174,6 +191,8 @@ pub fn verdict_for_server_error(code: u16) -> Verdict {
         Verdict::PacketTooLarge
     } else if code == IDLE_TIMEOUT_ERROR {
         Verdict::IdleTimeout
+    } else if CLIENT_PROTOCOL_ERRORS.contains(&code) {
+        Verdict::ProtocolError
     } else {
         // Every other ERR during the handshake is the server's explicit
         // decision to turn the connection away.

@@ -24,6 +24,7 @@
 mod analyze;
 mod follow;
 mod link;
+mod sender;
 mod source;
 pub mod track;
 

@@ -40,6 +40,12 @@ pub struct Segment<'a> {
     pub wscale: Option<u8>,
     /// Flags.
     pub flags: TcpFlags,
+    /// The IP TTL (IPv4) or hop limit (IPv6) the segment arrived with: a
+    /// reset forged by a device between the ends arrives with a TTL its
+    /// supposed sender's packets do not have.
+    pub ttl: u8,
+    /// The TCP options, raw (read on demand: timestamps, SACK).
+    pub options: &'a [u8],
     /// Payload bytes present in the capture.
     pub payload: &'a [u8],
     /// True when the capture cut the payload short (snaplen).
@@ -138,7 +144,7 @@ fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Option<Segment<'_>>> {
             let src = std::net::Ipv4Addr::from(be32(ip, 12));
             let dst = std::net::Ipv4Addr::from(be32(ip, 16));
             let (body, truncated) = bounded(ip, ihl, total);
-            fast_tcp(src.into(), dst.into(), body, truncated)
+            fast_tcp(src.into(), dst.into(), ip[8], body, truncated)
         }
         (ETHER_IPV6 | 0, 6) => {
             if ip.len() < 40 || ip[6] != IPPROTO_TCP {
@@ -148,7 +154,7 @@ fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Option<Segment<'_>>> {
             let src = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?);
             let dst = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).ok()?);
             let (body, truncated) = bounded(ip, 40, total);
-            fast_tcp(src.into(), dst.into(), body, truncated)
+            fast_tcp(src.into(), dst.into(), ip[7], body, truncated)
         }
         _ => None,
     }
@@ -170,6 +176,7 @@ fn bounded(ip: &[u8], hdr: usize, total: usize) -> (&[u8], bool) {
 fn fast_tcp<'a>(
     src: IpAddr,
     dst: IpAddr,
+    ttl: u8,
     tcp: &'a [u8],
     truncated: bool,
 ) -> Option<Option<Segment<'a>>> {
@@ -199,6 +206,8 @@ fn fast_tcp<'a>(
             rst: flags & 0x04 != 0,
             ack: flags & 0x10 != 0,
         },
+        ttl,
+        options: &tcp[20..off],
         payload: &tcp[off..],
         truncated,
     }))
@@ -207,9 +216,34 @@ fn fast_tcp<'a>(
 /// The window scale option among a SYN's TCP `options`: kind 3, length
 /// 3, the shift. Malformed options end the search.
 fn window_scale(options: &[u8]) -> Option<u8> {
+    match find_option(options, 3)? {
+        [shift] => Some(*shift),
+        _ => None,
+    }
+}
+
+/// Whether TCP `options` carry the timestamp option (kind 8). Linux puts
+/// it first after two NOPs on every segment of a connection that
+/// negotiated it, which is checked before the general walk.
+pub(crate) fn has_timestamp(options: &[u8]) -> bool {
+    if options.len() >= 12 && options[..3] == [1, 1, 8] {
+        return true;
+    }
+    find_option(options, 8).is_some()
+}
+
+/// The SACK blocks (kind 5) among TCP `options`, as (left, right) edges.
+pub(crate) fn sack_blocks(options: &[u8]) -> impl Iterator<Item = (u32, u32)> + '_ {
+    let body = find_option(options, 5).unwrap_or(&[]);
+    body.chunks_exact(8)
+        .map(|b| (be32(b, 0), be32(b, 4)))
+}
+
+/// The body of the first option of `kind`; malformed options end the walk.
+fn find_option(options: &[u8], kind: u8) -> Option<&[u8]> {
     let mut i = 0;
-    while let Some(&kind) = options.get(i) {
-        match kind {
+    while let Some(&k) = options.get(i) {
+        match k {
             0 => return None,
             1 => i += 1,
             _ => {
@@ -217,8 +251,8 @@ fn window_scale(options: &[u8]) -> Option<u8> {
                 if len < 2 {
                     return None;
                 }
-                if kind == 3 {
-                    return (len == 3).then(|| options.get(i + 2).copied()).flatten();
+                if k == kind {
+                    return options.get(i + 2..i + len);
                 }
                 i += len;
             }
@@ -253,7 +287,7 @@ fn lax_slice(dlt: i32, data: &[u8]) -> Option<LaxSlicedPacket<'_>> {
 #[doc(hidden)]
 pub fn slice_tcp_etherparse(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
     let pkt = lax_slice(dlt, data)?;
-    let (src_ip, dst_ip, truncated): (IpAddr, IpAddr, bool) = match pkt.net.as_ref()? {
+    let (src_ip, dst_ip, ttl, truncated): (IpAddr, IpAddr, u8, bool) = match pkt.net.as_ref()? {
         LaxNetSlice::Ipv4(v4) => {
             if v4.payload().fragmented {
                 return None;
@@ -261,12 +295,14 @@ pub fn slice_tcp_etherparse(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
             (
                 v4.header().source_addr().into(),
                 v4.header().destination_addr().into(),
+                v4.header().ttl(),
                 v4.payload().incomplete,
             )
         }
         LaxNetSlice::Ipv6(v6) => (
             v6.header().source_addr().into(),
             v6.header().destination_addr().into(),
+            v6.header().hop_limit(),
             v6.payload().incomplete,
         ),
         LaxNetSlice::Arp(_) => return None,
@@ -291,6 +327,11 @@ pub fn slice_tcp_etherparse(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
             fin: tcp.fin(),
             rst: tcp.rst(),
         },
+        ttl,
+        options: tcp
+            .slice()
+            .get(20..usize::from(tcp.data_offset()) * 4)
+            .unwrap_or(&[]),
         payload: tcp.payload(),
         truncated,
     })

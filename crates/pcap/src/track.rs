@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use hsp_core::classify::{End, Facts, Params, classify};
+use hsp_core::network::{HandshakePacket, MissedByTap, Side};
 use hsp_core::phase::{Phase, micros};
 use hsp_core::record::{
     AuthInfo, ConnectionRecord, Frames, ServerError, TcpEvidence, Vantage, addr_string,
@@ -19,6 +20,7 @@ use hsp_wire::packets::Packet;
 
 use crate::follow::Endpoint;
 use crate::link::Segment;
+use crate::sender::{Sender, after};
 
 type At = (Duration, u64);
 
@@ -73,15 +75,19 @@ pub struct Track {
     mysql: bool,
     quit: bool,
     after_close: Vec<String>,
+    /// What each end sent (TTLs, timestamps, resets, first copies).
+    senders: [Sender; 2],
+    /// The sequence number after the server's answer that completed the
+    /// handshake.
+    answer_end: Option<u32>,
 }
 
 fn idx(d: Direction) -> usize {
     usize::from(d == Direction::ServerToClient)
 }
 
-/// `a` is after `b` in sequence space.
-fn after(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
+fn side(d: usize) -> Side {
+    if d == 0 { Side::Client } else { Side::Server }
 }
 
 impl Track {
@@ -97,6 +103,10 @@ impl Track {
         self.first.get_or_insert((at, frame));
         self.last_seen = at;
         let f = seg.flags;
+        self.senders[d].on_sent(seg, at);
+        if f.ack {
+            self.senders[1 - d].on_acked_by_peer(seg);
+        }
         if f.syn && !f.ack {
             self.syn_count += 1;
             if self.syn.is_none() {
@@ -131,13 +141,23 @@ impl Track {
                 Some(h) if !after(end, h) => {
                     // A keep-alive probe re-sends one byte below the edge;
                     // retransmissions after the handshake's outcome do not
-                    // explain it (the probe reads TCP_INFO at that moment too).
+                    // explain it (the probe reads TCP_INFO at that moment
+                    // too), except copies of the handshake's own packets;
+                    // a copy of data already acknowledged decides nothing.
                     let keepalive = seg.payload.len() == 1 && start == h.wrapping_sub(1);
-                    if !keepalive && self.done.is_none() && !self.closed() {
-                        self.retrans[d] += 1;
+                    if !keepalive {
+                        match self.senders[d].resent(start, end, at) {
+                            Some(true) => self.retrans[d] += 1,
+                            Some(false) if self.done.is_none() && !self.closed() => {
+                                self.retrans[d] += 1;
+                            }
+                            _ => {}
+                        }
                     }
                 }
                 _ => {
+                    let packet = self.handshake_packet(d);
+                    self.senders[d].first_copy(start, end, at, packet);
                     // New data that reaches exactly the edge of the window
                     // the receiver offered: the sender must now wait.
                     if self.win_edge[1 - d] == Some(end) {
@@ -169,6 +189,27 @@ impl Track {
                 self.max_unacked[o] = self.max_unacked[o].max(at.saturating_sub(since));
                 self.unacked_since[o] = None;
             }
+        }
+    }
+
+    /// The handshake packet new data from direction `d` belongs to, judged
+    /// before the observer decodes it.
+    fn handshake_packet(&self, d: usize) -> Option<HandshakePacket> {
+        if self.done.is_some() || self.rst.iter().any(Option::is_some) {
+            return None;
+        }
+        match (d, self.greeting.is_some(), self.first_client.is_some()) {
+            (1, false, _) => Some(HandshakePacket::Greeting),
+            (1, true, true) if self.tls.is_some() && self.login.is_none() => {
+                Some(HandshakePacket::Tls)
+            }
+            (1, true, true) => Some(HandshakePacket::Answer),
+            (0, true, false) => Some(HandshakePacket::Login),
+            (0, true, true) if self.tls.is_some() && self.login.is_none() => {
+                Some(HandshakePacket::Tls)
+            }
+            (0, true, true) => Some(HandshakePacket::AuthData),
+            _ => None,
         }
     }
 
@@ -299,6 +340,7 @@ impl Track {
             Milestone::Ok if self.done.is_none() => {
                 self.answer(here);
                 self.done = Some((here, Done::Ok));
+                self.answer_end = self.high[1];
             }
             Milestone::Err {
                 code,
@@ -471,6 +513,7 @@ impl Track {
             + self.synack_count.saturating_sub(1);
         facts.errno = close.map(|(_, _, reset)| if reset { 104 } else { 0 });
         facts.server_message.clone_from(&self.err_message);
+        self.network_facts(&mut facts, ep, close);
 
         let c = classify(&facts, params);
         let mut r = ConnectionRecord::new(
@@ -514,18 +557,88 @@ impl Track {
             syn_ack_retransmits: self.synack_count.saturating_sub(1),
             retransmits_c2s: self.retrans[0],
             retransmits_s2c: self.retrans[1],
+            spurious_retransmits: self.senders[0].spurious + self.senders[1].spurious,
             max_unacked_c2s_us: micros(self.max_unacked[0]),
             max_unacked_s2c_us: micros(self.max_unacked[1]),
             zero_windows: self.zero_windows,
             window_full: self.window_full,
             closed_by: close.map(|(d, _, _)| if d == 0 { "client" } else { "server" }),
             close: close.map(|(_, _, reset)| if reset { "rst" } else { "fin" }),
-            capture_loss: self.capture_loss,
+            capture_loss: self.capture_loss + u32::from(facts.missed.is_some()),
             encrypted: self.tls.is_some(),
         });
         r.frames = Some(self.frames());
         self.add_evidence(&mut r, vantage, &mut ev);
         r
+    }
+
+    /// What TCP shows beyond counts: loopback, resent handshake packets,
+    /// unseen and missed bytes, the first RST's signals.
+    fn network_facts(&self, facts: &mut Facts, ep: Endpoint, close: Option<(usize, At, bool)>) {
+        facts.loopback = ep.server.ip().is_loopback();
+        facts.resent = self
+            .senders
+            .iter()
+            .filter_map(Sender::resent_packet)
+            .max_by_key(|r| r.delay);
+        if let Some((d, _, reset)) = close {
+            facts.unseen = self.senders[d].unseen(side(d));
+            if reset {
+                facts.reset = self.senders[d].reset_signals(side(d), self.timestamps_negotiated());
+            }
+        }
+        facts.missed = (0..2).find_map(|d| {
+            let bytes = self.senders[d].missed();
+            (bytes > 0).then(|| MissedByTap {
+                sender: side(d),
+                bytes,
+                likely_quit: d == 0 && self.quit_missed(),
+            })
+        });
+    }
+
+    /// Both SYNs offered TCP timestamps.
+    fn timestamps_negotiated(&self) -> bool {
+        self.senders.iter().all(Sender::syn_timestamp)
+    }
+
+    /// Five client bytes the server acknowledged, the capture never saw,
+    /// after the handshake and before the server's FIN: a COM_QUIT the tap
+    /// dropped.
+    fn quit_missed(&self) -> bool {
+        !self.quit
+            && matches!(self.done, Some((_, Done::Ok)))
+            && self.senders[0].missed() == 5
+            && self.fin[1].is_some()
+            && self.rst[1].is_none()
+    }
+
+    /// Whether the first RST, sent by `d`, weighs as sent by a device
+    /// between the ends.
+    fn forged_reset(&self, d: usize) -> bool {
+        self.senders[d]
+            .reset_signals(side(d), self.timestamps_negotiated())
+            .is_some_and(|s| s.forged())
+    }
+
+    /// The server's answer completed the handshake on its side, the
+    /// client never acknowledged it and closed without sending anything
+    /// after it: the client never saw it.
+    fn answer_lost(&self) -> Option<(At, bool)> {
+        let (done_at, Done::Ok) = self.done.as_ref()? else {
+            return None;
+        };
+        let end = self.answer_end?;
+        if self.senders[1].acked_through(end)
+            || self.last_data[0].is_some_and(|t| t > done_at.0)
+        {
+            return None;
+        }
+        match (self.rst[0], self.fin[0]) {
+            (Some(at), _) => Some((at, true)),
+            (None, Some(at)) => Some((at, false)),
+            _ => None,
+        }
     }
 
     /// End, deciding phase, time of the end, and the server's wait.
@@ -574,11 +687,24 @@ impl Track {
                 (end, phase, at.0, None)
             }
             Some((at, Done::Ok)) => {
+                let auth_phase = if self.answers > 1 {
+                    Phase::Auth
+                } else {
+                    Phase::Login
+                };
+                if let Some((cat, reset)) = self.answer_lost() {
+                    return (End::AnswerLost { reset }, auth_phase, cat.0, None);
+                }
+                // After COM_QUIT (seen, or five bytes the tap missed) the
+                // server's close is the normal end, whoever closes first.
+                let quit = self.quit || self.quit_missed();
                 // An ERR the server closes after (idle timeout, packet too
-                // large, a failed COM_CHANGE_USER) is its explicit answer.
+                // large, a killed connection, a failed COM_CHANGE_USER) is
+                // its explicit answer; a query's error is the application's.
                 let closed_after_err = |cat: Duration| {
-                    server_closed_at(close)
-                        .is_some_and(|(t, _)| t.saturating_sub(cat) < Duration::from_secs(1))
+                    !quit
+                        && server_closed_at(close)
+                            .is_some_and(|(t, _)| t.saturating_sub(cat) < Duration::from_secs(1))
                 };
                 if let Some((cat, code)) = self.command_err
                     && (matches!(code, 4031 | 1153 | 1162) || closed_after_err(cat.0))
@@ -593,8 +719,18 @@ impl Track {
                         None,
                     );
                 }
+                if let Some((0, cat, true)) = close
+                    && self.forged_reset(0)
+                {
+                    return (
+                        End::ClientClosed { reset: true },
+                        Phase::Command,
+                        cat.0,
+                        None,
+                    );
+                }
                 if let Some((cat, reset)) = server_closed_at(close)
-                    && !self.quit
+                    && !quit
                 {
                     let quiet = self.last_data[0].map_or(Duration::ZERO, |c| cat.saturating_sub(c));
                     ev.push(format!(
@@ -608,12 +744,7 @@ impl Track {
                         Some(quiet),
                     );
                 }
-                let phase = if self.answers > 1 {
-                    Phase::Auth
-                } else {
-                    Phase::Login
-                };
-                (End::Completed, phase, at.0, None)
+                (End::Completed, auth_phase, at.0, None)
             }
             None => {
                 let phase = self.reached();
@@ -683,6 +814,10 @@ impl Track {
                     self.max_unacked[d].as_secs_f64()
                 ));
             }
+        }
+        let spurious = self.senders[0].spurious + self.senders[1].spurious;
+        if spurious > 0 {
+            ev.push(hsp_core::network::spurious_sentence(spurious));
         }
         if self.syn_count > 1 {
             ev.push(format!("{} SYN retransmission(s)", self.syn_count - 1));

@@ -98,6 +98,8 @@ impl Run {
             window: 65535,
             wscale: None,
             flags,
+            ttl: 64,
+            options: &[],
             payload,
             truncated: false,
         };
@@ -241,6 +243,8 @@ fn a_connection_closed_while_holding_segments_is_reported() {
             syn: true,
             ..TcpFlags::default()
         },
+        ttl: 64,
+        options: &[],
         payload: &[],
         truncated: false,
     };

@@ -32,6 +32,8 @@ fn seg<'a>(
         window,
         wscale,
         flags,
+        ttl: 64,
+        options: &[],
         payload,
         truncated: false,
     }

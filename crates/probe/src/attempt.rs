@@ -564,6 +564,15 @@ impl<'a> Attempt<'a> {
         };
         facts.write_failed = self.write_failed;
         facts.retransmits = self.tcp_info.map_or(0, |t| t.total_retrans);
+        facts.loopback = self.addr.ip().is_loopback();
+        // The client's kernel retransmitted its own segments (the SYN, the
+        // login): their first copies were not acknowledged within one RTO.
+        // TCP_INFO cannot tell a spurious copy apart, nor see the server's.
+        facts.resent = (facts.retransmits > 0).then_some(hsp_core::network::Resent {
+            packet: hsp_core::network::HandshakePacket::ClientSegments,
+            delay: None,
+            copies: facts.retransmits,
+        });
         facts.errno = self.errno;
         facts.client_error = self.client_error.clone();
         facts.server_message = self.server_err.as_ref().map(|(e, _)| e.message_lossy());

@@ -1,0 +1,328 @@
+//! What one end of a captured connection sent, as TCP shows it: the TTL
+//! and timestamp option its packets carry, its first RST and whether it
+//! kept sending after it, the sequence space it reached, and a ledger of
+//! its handshake packets' first copies so that a retransmission can be
+//! told apart from a spurious one.
+//!
+//! [`Track`](crate::track::Track) keeps one per direction and asks them,
+//! at the end, for hsp-core's [`Resent`], [`Unseen`] and
+//! [`ResetSignals`]; the weighing and the wording are hsp-core's.
+
+use std::time::Duration;
+
+use hsp_core::network::{HandshakePacket, ResetSignals, Resent, Side, Unseen};
+
+use crate::link::{Segment, has_timestamp, sack_blocks};
+
+/// `a` is after `b` in sequence space.
+pub(crate) fn after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// Handshake packets remembered per direction (first copies).
+const LEDGER: usize = 8;
+/// A sequence distance beyond this is not a plausible count of unseen bytes.
+const PLAUSIBLE: u32 = 1 << 24;
+
+#[derive(Debug, Clone, Copy)]
+struct FirstCopy {
+    start: u32,
+    end: u32,
+    at: Duration,
+    packet: HandshakePacket,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Resend {
+    packet: HandshakePacket,
+    first_at: Duration,
+    last_at: Duration,
+    copies: u32,
+    /// The range last retransmitted, until a D-SACK or the next ACK says
+    /// whether the first copy had arrived after all.
+    watch: Option<(u32, u32)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FirstRst {
+    at: Duration,
+    ttl: u8,
+    timestamp: bool,
+    seq: u32,
+    /// What the peer had acknowledged of this sender's bytes by then.
+    peer_ack: Option<u32>,
+}
+
+/// One end's packets.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sender {
+    /// The ISN from its SYN or SYN-ACK.
+    isn: Option<u32>,
+    /// Its SYN carried the timestamp option.
+    syn_timestamp: bool,
+    /// The sequence number after everything it sent (data, SYN, FIN).
+    edge: Option<u32>,
+    /// The highest ACK the peer sent for its bytes.
+    peer_ack: Option<u32>,
+    /// TTL of its packets other than RSTs: the first, and whether others
+    /// differed.
+    ttl: Option<u8>,
+    ttl_mixed: bool,
+    /// Its packets other than SYNs and RSTs, with and without timestamps.
+    with_ts: u32,
+    without_ts: u32,
+    first_rst: Option<FirstRst>,
+    /// First time it sent a packet that looks like its own after its RST.
+    kept_sending: Option<Duration>,
+    ledger: Vec<FirstCopy>,
+    resend: Option<Resend>,
+    /// Retransmissions whose original had been acknowledged (or was
+    /// reported by a D-SACK as a duplicate).
+    pub(crate) spurious: u32,
+    /// Its first FIN or RST: the sequence number after its payload, the
+    /// edge before it, and whether it was a RST.
+    close: Option<(u32, u32, bool)>,
+    /// A segment of this end was cut by the snaplen: its lengths, and so
+    /// its sequence space, are not known from the capture.
+    truncated: bool,
+}
+
+impl Sender {
+    /// Before any other use of `seg`, sent by this end.
+    pub(crate) fn on_sent(&mut self, seg: &Segment<'_>, at: Duration) {
+        let f = seg.flags;
+        let ts = !seg.options.is_empty() && has_timestamp(seg.options);
+        self.truncated |= seg.truncated;
+        if (f.fin || f.rst)
+            && self.close.is_none()
+            && let Some(edge) = self.edge
+        {
+            let pos = seg
+                .seq
+                .wrapping_add(u32::from(f.syn))
+                .wrapping_add(seg.payload.len() as u32);
+            self.close = Some((pos, edge, f.rst));
+        }
+        if f.syn {
+            self.isn.get_or_insert(seg.seq);
+            self.syn_timestamp = ts;
+            self.edge.get_or_insert(seg.seq.wrapping_add(1));
+        }
+        if f.rst {
+            match self.first_rst {
+                None => {
+                    self.first_rst = Some(FirstRst {
+                        at,
+                        ttl: seg.ttl,
+                        timestamp: ts,
+                        seq: seg.seq,
+                        peer_ack: self.peer_ack,
+                    });
+                }
+                // A later RST that looks more like this end than its first.
+                Some(r) if self.kept_sending.is_none() => {
+                    let usual_ttl = self.ttl == Some(seg.ttl) && r.ttl != seg.ttl;
+                    let usual_ts = ts && !r.timestamp && self.with_ts > 0;
+                    if usual_ttl || usual_ts {
+                        self.kept_sending = Some(at.saturating_sub(r.at));
+                    }
+                }
+                Some(_) => {}
+            }
+            return;
+        }
+        if let Some(r) = self.first_rst {
+            self.kept_sending
+                .get_or_insert(at.saturating_sub(r.at));
+            return;
+        }
+        match self.ttl {
+            None => self.ttl = Some(seg.ttl),
+            Some(t) if t != seg.ttl => self.ttl_mixed = true,
+            _ => {}
+        }
+        if !f.syn {
+            if ts {
+                self.with_ts += 1;
+            } else {
+                self.without_ts += 1;
+            }
+        }
+        let end = seg
+            .seq
+            .wrapping_add(u32::from(f.syn))
+            .wrapping_add(seg.payload.len() as u32)
+            .wrapping_add(u32::from(f.fin));
+        if self.edge.is_none_or(|e| after(end, e)) {
+            self.edge = Some(end);
+        }
+    }
+
+    /// The peer's ACK `seg` for this end's bytes: SACK blocks below the
+    /// cumulative ACK (D-SACK, RFC 2883) report a duplicate, so this end's
+    /// last retransmission was spurious.
+    pub(crate) fn on_acked_by_peer(&mut self, seg: &Segment<'_>) {
+        let ack = seg.ack;
+        if self.peer_ack.is_none_or(|a| after(ack, a)) {
+            self.peer_ack = Some(ack);
+        }
+        let Some(r) = self.resend.as_mut() else {
+            return;
+        };
+        let Some((start, end)) = r.watch else { return };
+        if seg.options.is_empty() {
+            return;
+        }
+        if let Some((l, rr)) = sack_blocks(seg.options).next()
+            && !after(rr, ack)
+            && !after(l, start)
+            && !after(end, rr)
+        {
+            r.watch = None;
+            r.copies = r.copies.saturating_sub(1);
+            self.spurious += 1;
+            if r.copies == 0 {
+                self.resend = None;
+            }
+        }
+    }
+
+    /// New data at `[start, end)`: remember the first copy of a handshake
+    /// packet.
+    pub(crate) fn first_copy(
+        &mut self,
+        start: u32,
+        end: u32,
+        at: Duration,
+        packet: Option<HandshakePacket>,
+    ) {
+        if let Some(packet) = packet
+            && self.ledger.len() < LEDGER
+        {
+            self.ledger.push(FirstCopy {
+                start,
+                end,
+                at,
+                packet,
+            });
+        }
+    }
+
+    /// Data at `[start, end)` sent again. Returns whether it counts: a
+    /// copy of a handshake packet whose original was not acknowledged, or
+    /// any other retransmission (`None` when it was spurious).
+    pub(crate) fn resent(&mut self, start: u32, end: u32, at: Duration) -> Option<bool> {
+        if self.peer_ack.is_some_and(|a| !after(end, a)) {
+            // The original was acknowledged before this copy: the ACK was
+            // lost or late on its way back, the data had arrived.
+            self.spurious += 1;
+            return None;
+        }
+        let Some(first) = self
+            .ledger
+            .iter()
+            .find(|c| !after(c.start, start) && after(c.end, start))
+        else {
+            return Some(false);
+        };
+        match self.resend.as_mut() {
+            Some(r) if r.packet == first.packet => {
+                r.last_at = at;
+                r.copies += 1;
+                r.watch = Some((start, end));
+            }
+            Some(_) => {}
+            None => {
+                self.resend = Some(Resend {
+                    packet: first.packet,
+                    first_at: first.at,
+                    last_at: at,
+                    copies: 1,
+                    watch: Some((start, end)),
+                });
+            }
+        }
+        Some(true)
+    }
+
+    /// The handshake packet this end sent again because its first copy
+    /// did not arrive.
+    pub(crate) fn resent_packet(&self) -> Option<Resent> {
+        let r = self.resend?;
+        Some(Resent {
+            packet: r.packet,
+            delay: Some(r.last_at.saturating_sub(r.first_at)),
+            copies: r.copies,
+        })
+    }
+
+    /// Its first close, if its sequence number shows bytes never captured.
+    pub(crate) fn unseen(&self, side: Side) -> Option<Unseen> {
+        let (pos, edge, reset) = self.close?;
+        let isn = self.isn?;
+        if self.truncated || !after(pos, edge) || pos.wrapping_sub(edge) >= PLAUSIBLE {
+            return None;
+        }
+        Some(Unseen {
+            sender: side,
+            bytes: pos.wrapping_sub(edge),
+            reset,
+            acked: self.peer_ack.is_some_and(|a| !after(pos, a)),
+            nothing_seen: edge == isn.wrapping_add(1),
+        })
+    }
+
+    /// Bytes the peer acknowledged beyond anything captured from this end
+    /// (measured at the end, so that a tap that reorders an ACK before its
+    /// data does not count).
+    pub(crate) fn missed(&self) -> u32 {
+        match (self.edge, self.peer_ack) {
+            (Some(edge), Some(ack))
+                if !self.truncated
+                    && after(ack, edge)
+                    && ack.wrapping_sub(edge) < PLAUSIBLE =>
+            {
+                ack.wrapping_sub(edge)
+            }
+            _ => 0,
+        }
+    }
+
+    /// The signals of its first RST, if it sent one.
+    pub(crate) fn reset_signals(&self, side: Side, negotiated: bool) -> Option<ResetSignals> {
+        let r = self.first_rst?;
+        let ttl = match self.ttl {
+            Some(usual) if !self.ttl_mixed && usual != r.ttl => Some((r.ttl, usual)),
+            _ => None,
+        };
+        let no_timestamp = negotiated && !r.timestamp && self.with_ts > 0 && self.without_ts == 0;
+        // Below what this end had already sent and what its peer had
+        // acknowledged: no stack of this end would use that number.
+        let seq_off = match (self.edge, r.peer_ack) {
+            (Some(edge), Some(acked)) => {
+                let low = if after(acked, edge) { edge } else { acked };
+                after(low, r.seq).then(|| -i64::from(low.wrapping_sub(r.seq)))
+            }
+            _ => None,
+        }
+        .filter(|off| off.unsigned_abs() < u64::from(PLAUSIBLE));
+        Some(ResetSignals {
+            sender: side,
+            kept_sending: self.kept_sending,
+            ttl,
+            timestamps_negotiated: negotiated,
+            no_timestamp,
+            seq_off,
+        })
+    }
+
+    /// Its SYN offered timestamps.
+    pub(crate) fn syn_timestamp(&self) -> bool {
+        self.syn_timestamp
+    }
+
+    /// The peer acknowledged everything up to `pos`.
+    pub(crate) fn acked_through(&self, pos: u32) -> bool {
+        self.peer_ack.is_some_and(|a| !after(pos, a))
+    }
+}
