@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::network::{MissedByTap, ResetSignals, Resent, Side, Unseen};
+use crate::network::{MissedByTap, Resent, ResetSignals, Side, Unseen};
 use crate::phase::{Party, Phase, PhaseTimes};
 use crate::verdict::{CLIENT_PROTOCOL_ERRORS, NET_ERRORS, Verdict, verdict_for_server_error};
 
@@ -340,9 +340,7 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
             } else if !expected {
                 return (v, f.phase);
             } else {
-                ev.push(
-                    "ERR 1045 is the expected answer when probing without credentials".into(),
-                );
+                ev.push("ERR 1045 is the expected answer when probing without credentials".into());
             }
         }
         End::ConnectRefused => {
@@ -386,7 +384,8 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
         return (Verdict::MiddleboxReset, f.phase);
     }
 
-    let failed = !matches!(f.end, End::Completed | End::ServerError { .. }) || server_ended.is_some();
+    let failed =
+        !matches!(f.end, End::Completed | End::ServerError { .. }) || server_ended.is_some();
     let slowest = SLOW_CANDIDATES
         .iter()
         .filter_map(|ph| Some((*ph, f.phases.get(*ph)?)))
@@ -470,9 +469,7 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
     // 5. Slowness: a phase over --slow, blamed on whose turn it was; a
     // client that gave up during its own slow turn aborted.
     if let Some((ph, d)) = slowest {
-        if matches!(f.end, End::ClientClosed { .. })
-            && ph == f.phase
-            && ph.turn() == Party::Client
+        if matches!(f.end, End::ClientClosed { .. }) && ph == f.phase && ph.turn() == Party::Client
         {
             ev.push(format!(
                 "the client closed after {} in {ph} without sending its next packet: it gave up by itself",

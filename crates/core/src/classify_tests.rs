@@ -275,7 +275,7 @@ fn stats_merge_adds_histograms_and_keeps_the_slowest() {
 
 // Issue 9: the hard cases.
 
-use crate::network::{HandshakePacket, ResetSignals, Resent, Side, Unseen};
+use crate::network::{HandshakePacket, Resent, ResetSignals, Side, Unseen};
 
 fn resent(packet: HandshakePacket, delay_ms: u64) -> Resent {
     Resent {
@@ -290,7 +290,11 @@ fn a_lost_handshake_packet_is_a_network_stall_even_under_slow() {
     let mut f = facts(
         End::Completed,
         Phase::Login,
-        &[(Phase::Greeting, 1), (Phase::Login, 610), (Phase::Total, 612)],
+        &[
+            (Phase::Greeting, 1),
+            (Phase::Login, 610),
+            (Phase::Total, 612),
+        ],
     );
     assert_eq!(classify(&f, &params()).verdict, Verdict::Ok);
     f.resent = Some(resent(HandshakePacket::Answer, 610));
@@ -299,7 +303,9 @@ fn a_lost_handshake_packet_is_a_network_stall_even_under_slow() {
     assert_eq!(c.verdict, Verdict::NetworkStall);
     assert_eq!(c.party, Party::Network);
     assert!(
-        c.evidence[0].contains("the server's answer to the login was retransmitted 0.61 s after its first copy"),
+        c.evidence[0].contains(
+            "the server's answer to the login was retransmitted 0.61 s after its first copy"
+        ),
         "{:?}",
         c.evidence
     );
@@ -311,7 +317,11 @@ fn nothing_is_lost_on_loopback() {
     let mut f = facts(
         End::Completed,
         Phase::Login,
-        &[(Phase::TcpConnect, 1003), (Phase::Login, 1), (Phase::Total, 1005)],
+        &[
+            (Phase::TcpConnect, 1003),
+            (Phase::Login, 1),
+            (Phase::Total, 1005),
+        ],
     );
     f.retransmits = 1;
     assert_eq!(classify(&f, &params()).verdict, Verdict::NetworkStall);
@@ -472,15 +482,22 @@ fn a_client_that_gives_up_during_its_own_turn_aborts() {
     );
     let c = classify(&f, &params());
     assert_eq!(c.verdict, Verdict::ClientAbort);
-    assert!(c.evidence[0].contains("gave up by itself"), "{:?}", c.evidence);
+    assert!(
+        c.evidence[0].contains("gave up by itself"),
+        "{:?}",
+        c.evidence
+    );
     // The server giving up on it (not at connect_timeout) is client_slow.
     f.end = End::ServerClosed { reset: true };
     f.server_wait = Some(ms(5000));
     assert_eq!(
-        classify(&f, &Params {
-            connect_timeout: Duration::from_secs(30),
-            ..params()
-        })
+        classify(
+            &f,
+            &Params {
+                connect_timeout: Duration::from_secs(30),
+                ..params()
+            }
+        )
         .verdict,
         Verdict::ClientSlow
     );

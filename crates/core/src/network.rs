@@ -346,6 +346,9 @@ mod tests {
             ..signals()
         };
         assert!(s.forged());
-        assert!(s.sentence().contains("kept sending 2.00 s after its own RST"));
+        assert!(
+            s.sentence()
+                .contains("kept sending 2.00 s after its own RST")
+        );
     }
 }

@@ -167,9 +167,7 @@ impl fmt::Display for Verdict {
 /// Server error codes that reject credentials or the database.
 pub const AUTH_ERRORS: &[u16] = &[1044, 1045, 1049, 1251, 1698, 3118, 3955, 4151];
 /// Server error codes that turn a connection away for a limit or a policy.
-pub const REFUSAL_ERRORS: &[u16] = &[
-    1040, 1042, 1053, 1129, 1130, 1203, 1226, 3032, 3159, 1152,
-];
+pub const REFUSAL_ERRORS: &[u16] = &[1040, 1042, 1053, 1129, 1130, 1203, 1226, 3032, 3159, 1152];
 /// Server error codes that describe the client's bytes, not a policy:
 /// ER_HANDSHAKE_ERROR (1043, Bad handshake) and ER_NET_PACKETS_OUT_OF_ORDER
 /// (1156).

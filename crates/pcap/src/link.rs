@@ -235,8 +235,7 @@ pub(crate) fn has_timestamp(options: &[u8]) -> bool {
 /// The SACK blocks (kind 5) among TCP `options`, as (left, right) edges.
 pub(crate) fn sack_blocks(options: &[u8]) -> impl Iterator<Item = (u32, u32)> + '_ {
     let body = find_option(options, 5).unwrap_or(&[]);
-    body.chunks_exact(8)
-        .map(|b| (be32(b, 0), be32(b, 4)))
+    body.chunks_exact(8).map(|b| (be32(b, 0), be32(b, 4)))
 }
 
 /// The body of the first option of `kind`; malformed options end the walk.

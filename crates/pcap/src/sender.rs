@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use hsp_core::network::{HandshakePacket, ResetSignals, Resent, Side, Unseen};
+use hsp_core::network::{HandshakePacket, Resent, ResetSignals, Side, Unseen};
 
 use crate::link::{Segment, has_timestamp, sack_blocks};
 
@@ -21,6 +21,9 @@ pub(crate) fn after(a: u32, b: u32) -> bool {
 
 /// Handshake packets remembered per direction (first copies).
 const LEDGER: usize = 8;
+/// A copy of a handshake packet this soon after the first is the same
+/// packet captured twice.
+const CAPTURE_DUPLICATE: Duration = Duration::from_millis(1);
 /// A sequence distance beyond this is not a plausible count of unseen bytes.
 const PLAUSIBLE: u32 = 1 << 24;
 
@@ -132,8 +135,7 @@ impl Sender {
             return;
         }
         if let Some(r) = self.first_rst {
-            self.kept_sending
-                .get_or_insert(at.saturating_sub(r.at));
+            self.kept_sending.get_or_insert(at.saturating_sub(r.at));
             return;
         }
         match self.ttl {
@@ -210,7 +212,8 @@ impl Sender {
 
     /// Data at `[start, end)` sent again. Returns whether it counts: a
     /// copy of a handshake packet whose original was not acknowledged, or
-    /// any other retransmission (`None` when it was spurious).
+    /// any other retransmission (`None` when it was spurious, or the
+    /// capture's own duplicate).
     pub(crate) fn resent(&mut self, start: u32, end: u32, at: Duration) -> Option<bool> {
         if self.peer_ack.is_some_and(|a| !after(end, a)) {
             // The original was acknowledged before this copy: the ACK was
@@ -225,6 +228,13 @@ impl Sender {
         else {
             return Some(false);
         };
+        if at.saturating_sub(first.at) < CAPTURE_DUPLICATE {
+            // No loss detection resends a lone handshake packet this soon
+            // (Linux's minimum RTO is 200 ms, its tail-loss probe 10 ms):
+            // the capture saw one packet twice (two interfaces, a mirror
+            // port that copies both ways).
+            return None;
+        }
         match self.resend.as_mut() {
             Some(r) if r.packet == first.packet => {
                 r.last_at = at;
@@ -278,9 +288,7 @@ impl Sender {
     pub(crate) fn missed(&self) -> u32 {
         match (self.edge, self.peer_ack) {
             (Some(edge), Some(ack))
-                if !self.truncated
-                    && after(ack, edge)
-                    && ack.wrapping_sub(edge) < PLAUSIBLE =>
+                if !self.truncated && after(ack, edge) && ack.wrapping_sub(edge) < PLAUSIBLE =>
             {
                 ack.wrapping_sub(edge)
             }

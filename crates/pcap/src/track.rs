@@ -629,9 +629,7 @@ impl Track {
             return None;
         };
         let end = self.answer_end?;
-        if self.senders[1].acked_through(end)
-            || self.last_data[0].is_some_and(|t| t > done_at.0)
-        {
+        if self.senders[1].acked_through(end) || self.last_data[0].is_some_and(|t| t > done_at.0) {
             return None;
         }
         match (self.rst[0], self.fin[0]) {
@@ -680,6 +678,14 @@ impl Track {
                 } else {
                     Phase::Login
                 };
+                // A read error (1158-1161) that answers the client's own
+                // close describes that close.
+                if hsp_core::verdict::NET_ERRORS.contains(code)
+                    && let Some((0, cat, reset)) = close
+                    && cat.0 <= at.0
+                {
+                    return (End::ClientClosed { reset }, phase, cat.0, None);
+                }
                 let end = End::ServerError {
                     code: *code,
                     replaced_greeting: *replaced_greeting,
