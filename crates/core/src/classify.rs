@@ -383,6 +383,9 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
         ev.push(sig.aftermath(f.phase == Phase::Command));
         return (Verdict::MiddleboxReset, f.phase);
     }
+    if let Some(e) = f.reset.as_ref().and_then(ResetSignals::kernel_reply_sentence) {
+        ev.push(e);
+    }
 
     let failed =
         !matches!(f.end, End::Completed | End::ServerError { .. }) || server_ended.is_some();
@@ -432,9 +435,6 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
             }
             return (Verdict::NetworkStall, slowest.map_or(f.phase, |s| s.0));
         }
-    }
-    if let Some(u) = f.unseen.filter(|u| !u.lost_in_network()) {
-        ev.push(u.sentence());
     }
 
     // 4. Timeouts: the server closed while it waited for the client.

@@ -379,6 +379,11 @@ fn a_close_whose_sequence_shows_a_lost_greeting_is_a_network_stall() {
         acked: true,
         ..lost
     });
+    f.missed = Some(crate::network::MissedByTap {
+        sender: Side::Server,
+        bytes: 104,
+        likely_quit: false,
+    });
     let c = classify(&f, &params());
     assert_eq!(c.verdict, Verdict::ServerSlow);
     assert!(c.evidence.iter().any(|e| e.contains("capture loss")));

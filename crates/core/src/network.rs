@@ -283,6 +283,20 @@ impl ResetSignals {
         s
     }
 
+    /// A RST without the timestamp its sender's other packets carry, not
+    /// weighing as forged: a kernel answering for a socket it no longer
+    /// has. When that end never closed before, its socket vanished
+    /// silently.
+    pub fn kernel_reply_sentence(&self) -> Option<String> {
+        (self.no_timestamp && !self.forged()).then(|| {
+            format!(
+                "the {s}'s RST lacks the timestamp its other packets carry: its kernel answered for a socket it no longer had, and the {s} had not closed it before: the socket was aborted silently (a RST it received in the {p}'s name from a device in between, or a restart); a capture at the {s} tells which",
+                s = self.sender.name(),
+                p = self.sender.peer().name()
+            )
+        })
+    }
+
     /// What the end that received the forged RST, and the other one, saw.
     pub fn aftermath(&self, command_phase: bool) -> String {
         match (self.sender, command_phase) {

@@ -85,6 +85,9 @@ pub(crate) struct Sender {
     /// Its first FIN or RST: the sequence number after its payload, the
     /// edge before it, and whether it was a RST.
     close: Option<(u32, u32, bool)>,
+    /// Sequence ranges this end jumped over (its next segment started past
+    /// its edge) that no later segment filled: bytes the capture never saw.
+    holes: Vec<(u32, u32)>,
     /// A segment of this end was cut by the snaplen: its lengths, and so
     /// its sequence space, are not known from the capture.
     truncated: bool,
@@ -150,11 +153,23 @@ impl Sender {
                 self.without_ts += 1;
             }
         }
-        let end = seg
-            .seq
-            .wrapping_add(u32::from(f.syn))
+        let start = seg.seq.wrapping_add(u32::from(f.syn));
+        let end = start
             .wrapping_add(seg.payload.len() as u32)
             .wrapping_add(u32::from(f.fin));
+        if let Some(e) = self.edge {
+            if !f.syn
+                && after(start, e)
+                && start.wrapping_sub(e) < PLAUSIBLE
+                && self.holes.len() < LEDGER
+            {
+                self.holes.push((e, start));
+            } else if !seg.payload.is_empty() && !self.holes.is_empty() {
+                // Late or resent bytes fill what they cover.
+                self.holes
+                    .retain(|&(a, b)| after(start, a) || after(b, end));
+            }
+        }
         if self.edge.is_none_or(|e| after(end, e)) {
             self.edge = Some(end);
         }
@@ -286,14 +301,24 @@ impl Sender {
     /// (measured at the end, so that a tap that reorders an ACK before its
     /// data does not count).
     pub(crate) fn missed(&self) -> u32 {
-        match (self.edge, self.peer_ack) {
-            (Some(edge), Some(ack))
-                if !self.truncated && after(ack, edge) && ack.wrapping_sub(edge) < PLAUSIBLE =>
-            {
-                ack.wrapping_sub(edge)
-            }
-            _ => 0,
+        let (Some(edge), Some(ack)) = (self.edge, self.peer_ack) else {
+            return 0;
+        };
+        if self.truncated {
+            return 0;
         }
+        let beyond = if after(ack, edge) && ack.wrapping_sub(edge) < PLAUSIBLE {
+            ack.wrapping_sub(edge)
+        } else {
+            0
+        };
+        let jumped: u32 = self
+            .holes
+            .iter()
+            .filter(|&&(_, b)| !after(b, ack))
+            .map(|&(a, b)| b.wrapping_sub(a))
+            .sum();
+        beyond + jumped
     }
 
     /// The signals of its first RST, if it sent one.
