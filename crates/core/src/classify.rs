@@ -414,7 +414,9 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
             }
             return (Verdict::NetworkStall, f.phase);
         }
-        if let Some(u) = f.unseen.filter(Unseen::lost_in_network) {
+        // Bytes lost before a close decide only a handshake that failed
+        // (a COM_QUIT lost after the OK explains nothing).
+        if failed && let Some(u) = f.unseen.filter(Unseen::lost_in_network) {
             ev.push(u.sentence());
             return (Verdict::NetworkStall, f.phase);
         }

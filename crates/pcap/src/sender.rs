@@ -164,7 +164,7 @@ impl Sender {
                 && self.holes.len() < LEDGER
             {
                 self.holes.push((e, start));
-            } else if !seg.payload.is_empty() && !self.holes.is_empty() {
+            } else if (!seg.payload.is_empty() || f.fin) && !self.holes.is_empty() {
                 // Late or resent bytes fill what they cover.
                 self.holes
                     .retain(|&(a, b)| after(start, a) || after(b, end));

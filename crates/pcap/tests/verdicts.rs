@@ -5,9 +5,14 @@
 //! idle session past wait_timeout, a packet over max_allowed_packet, a
 //! stopped server, a killed server, a blocked host. Where the probe drove
 //! the client, its own records are the expectation: the capture decoder
-//! must reach the verdict the client reached. A verdict `a|b` allows
-//! either (random loss seen from the server's side, where the decoder
-//! must only never blame the server).
+//! must reach the verdict the client reached, unless the file says why
+//! the capture sees more than the client's socket (a RST's TTL, bytes a
+//! close's sequence number counts). A verdict `a|b` would allow either,
+//! where the vantage or the timing genuinely allows both, with the reason
+//! in a `#` comment; none needs it today. The issue 9 hard cases (lost
+//! packets, resets by a router, command-phase errors from clients we did
+//! not write, malformed logins, a listen queue overflow, a lost COM_QUIT)
+//! come from scripts/record-hardcases.sh.
 
 mod common;
 
@@ -33,7 +38,10 @@ fn expectations() -> BTreeMap<String, Vec<Expect>> {
     let text = std::fs::read_to_string(fixtures().join("expected-verdicts.tsv"))
         .expect("fixtures/expected-verdicts.tsv: run scripts/record-fixtures.sh");
     let mut m: BTreeMap<String, Vec<Expect>> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
         let f: Vec<&str> = line.split('\t').collect();
         assert_eq!(f.len(), 5, "bad line: {line}");
         m.entry(f[0].to_string()).or_default().push(Expect {
@@ -120,7 +128,7 @@ fn every_fixture_connection_gets_its_expected_verdict() {
         "{checked} checked; wrong:\n{}",
         wrong.join("\n")
     );
-    assert!(checked >= 70, "only {checked} connections checked");
+    assert!(checked >= 221, "only {checked} connections checked");
 }
 
 /// Without `--port`, a MySQL server on the fixtures' random ports is found
