@@ -19,6 +19,8 @@
 #   - malformed logins answered by ERR 1043 and 1156;
 #   - a listen queue overflow (back_log=1, the server stopped by SIGSTOP
 #     while the probe connects);
+#   - TLS refused by the client (a wrong CA; TLS 1.2 and 1.3) and by the
+#     server (a TLS version it does not accept);
 #   - a COM_QUIT the capture lost (editcap -d on a real capture).
 #
 # Usage: scripts/record-hardcases.sh [DIR]   (root: namespaces, iptables)
@@ -272,6 +274,41 @@ listen_overflow() {
 lo_record listen-overflow "handshake-probe -n 20 -c 10 against back_log=1 with mariadbd stopped (SIGSTOP) for 1.5 s: SYNs dropped by the full listen queue and retransmitted, on loopback" \
   listen_overflow
 expect_from_probe listen-overflow 2 0 "$tmp/backlog.jsonl"
+
+# TLS refused by either side: the record headers after the SSLRequest are
+# in the clear. A throwaway CA for the server, another for the client.
+mkdir -p "$tmp/tls"
+for ca in server-ca wrong-ca; do
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=hsp-$ca" \
+    -keyout "$tmp/tls/$ca-key.pem" -out "$tmp/tls/$ca.pem" 2>/dev/null
+done
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$tmp/tls/server-key.pem" \
+  -out "$tmp/tls/server.csr" 2>/dev/null
+echo "subjectAltName=IP:127.0.0.1" > "$tmp/tls/san.ext"
+openssl x509 -req -days 2 -CAcreateserial -in "$tmp/tls/server.csr" -CA "$tmp/tls/server-ca.pem" \
+  -CAkey "$tmp/tls/server-ca-key.pem" -extfile "$tmp/tls/san.ext" -out "$tmp/tls/server.pem" 2>/dev/null
+tls_server() { # TLS_VERSIONS
+  bash scripts/private-mariadb.sh stop "$tmp/lo" >/dev/null
+  rm -rf "$tmp/lo"
+  bash scripts/private-mariadb.sh start "$tmp/lo" --connect-timeout=2 --ssl-ca="$tmp/tls/server-ca.pem" \
+    --ssl-cert="$tmp/tls/server.pem" --ssl-key="$tmp/tls/server-key.pem" --tls-version="$1" >/dev/null
+  port=$(cat "$tmp/lo/port")
+}
+tls_probe() { # JSONL
+  "$hp" -n 2 -u hsp_native --password=native-secret --ssl-mode VERIFY_CA --ssl-ca "$tmp/tls/wrong-ca.pem" \
+    --no-server-status --connect-timeout 2s --format jsonl "127.0.0.1:$port" > "$1" || true
+}
+tls_server TLSv1.2,TLSv1.3
+lo_record tls13-client-refuses "handshake-probe --ssl-mode VERIFY_CA with a CA that did not sign the server's certificate, TLS 1.3: the client's alert is encrypted, then it closes" \
+  tls_probe "$tmp/tls13.jsonl"
+expect_from_probe tls13-client-refuses 2 0 "$tmp/tls13.jsonl"
+tls_server TLSv1.2
+lo_record tls12-client-refuses "handshake-probe --ssl-mode VERIFY_CA with a CA that did not sign the server's certificate, TLS 1.2: the client's alert in the clear, then it closes" \
+  tls_probe "$tmp/tls12.jsonl"
+expect_from_probe tls12-client-refuses 2 0 "$tmp/tls12.jsonl"
+lo_record tls-server-refuses "the mariadb CLI offers only TLS 1.3 to a server that accepts only TLS 1.2 (--tls-version): the server's alert protocol_version" \
+  mariadb --no-defaults -h127.0.0.1 -P"$port" --protocol=tcp -uhsp_native -pnative-secret --ssl --tls-version=TLSv1.3 -e 'SELECT 1'
+expect tls-server-refuses all refused 2 0
 bash scripts/private-mariadb.sh stop "$tmp/lo"
 
 # A COM_QUIT the capture lost: the frame removed from a real capture.
@@ -279,7 +316,7 @@ src=fixtures/cli-native-query.pcap
 src_port=$(awk -F'\t' '$1=="cli-native-query"{print $2}' fixtures/ports.tsv)
 quit_frame=$(tshark -r "$src" -d "tcp.port==$src_port,mysql" -Y 'mysql.command == 1' -T fields -e frame.number | head -1)
 [ -n "$quit_frame" ] || { echo "record-hardcases: no COM_QUIT in $src" >&2; exit 1; }
-editcap "$src" "$out/quit-lost.pcap" "$quit_frame"
+editcap -F pcap "$src" "$out/quit-lost.pcap" "$quit_frame"
 names+=(quit-lost)
 printf '| quit-lost.pcap | cli-native-query.pcap with its COM_QUIT (frame %s) removed by `editcap`: the server acknowledges 5 bytes the capture never saw, then closes |\n' "$quit_frame" >> "$tmp/table.md"
 printf 'quit-lost\t%s\n' "$src_port" >> "$tmp/ports.tsv"

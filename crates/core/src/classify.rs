@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::network::{MissedByTap, Resent, ResetSignals, Side, Unseen};
 use crate::phase::{Party, Phase, PhaseTimes};
+use crate::tls::{TlsAlert, unfinished_sentence};
 use crate::verdict::{CLIENT_PROTOCOL_ERRORS, NET_ERRORS, Verdict, verdict_for_server_error};
 
 /// How a connection ended, as its observer saw it (serialized as `outcome`).
@@ -191,6 +192,11 @@ pub struct Facts {
     pub missed: Option<MissedByTap>,
     /// What the capture shows about the first RST (captures).
     pub reset: Option<ResetSignals>,
+    /// An alert sent before the TLS handshake completed (captures).
+    pub tls_alert: Option<TlsAlert>,
+    /// The connection closed during the TLS handshake (captures): the
+    /// record headers show it never completed.
+    pub tls_unfinished: bool,
 }
 
 impl Facts {
@@ -212,6 +218,8 @@ impl Facts {
             unseen: None,
             missed: None,
             reset: None,
+            tls_alert: None,
+            tls_unfinished: false,
         }
     }
 }
@@ -377,6 +385,22 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
         End::Completed | End::ClientClosed { .. } | End::TimedOut | End::AnswerLost { .. } => {}
     }
 
+    // A TLS handshake refused by an alert: the side that sent it decided.
+    if let Some(a) = &f.tls_alert {
+        ev.push(a.sentence());
+        return match a.sender {
+            Side::Client => (Verdict::ClientAbort, Phase::Tls),
+            Side::Server => (Verdict::Refused, Phase::Tls),
+        };
+    }
+    if f.tls_unfinished {
+        let by = match f.end {
+            End::ServerClosed { .. } => Side::Server,
+            _ => Side::Client,
+        };
+        ev.push(unfinished_sentence(by));
+    }
+
     // 2. A reset that its supposed sender did not send.
     if let Some(sig) = forged_reset(f) {
         ev.push(sig.sentence());
@@ -526,6 +550,9 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
 pub fn app_error(f: &Facts) -> Option<AppError> {
     if let Some(e) = &f.client_error {
         return Some(e.clone());
+    }
+    if let Some(a) = &f.tls_alert {
+        return Some(AppError::client(2026, a.client_message()));
     }
     let errno = f.errno.unwrap_or(0);
     let lost = |at: &str, errno: i32| {

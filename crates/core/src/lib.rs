@@ -22,6 +22,7 @@ pub mod network;
 pub mod phase;
 pub mod record;
 pub mod stats;
+pub mod tls;
 pub mod verdict;
 
 pub use classify::{AppError, Classification, End, Facts, Params, classify};

@@ -26,6 +26,7 @@ mod follow;
 mod link;
 mod sender;
 mod source;
+mod tls;
 pub mod track;
 
 pub use analyze::{FileTotals, analyze, analyze_file};

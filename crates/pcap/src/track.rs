@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use hsp_core::classify::{End, Facts, Params, classify};
 use hsp_core::network::{HandshakePacket, MissedByTap, Side};
+use hsp_core::tls::TlsAlert;
 use hsp_core::phase::{Phase, micros};
 use hsp_core::record::{
     AuthInfo, ConnectionRecord, Frames, ServerError, TcpEvidence, Vantage, addr_string,
@@ -21,6 +22,7 @@ use hsp_wire::packets::Packet;
 use crate::follow::Endpoint;
 use crate::link::Segment;
 use crate::sender::{Sender, after};
+use crate::tls::TlsSeen;
 
 type At = (Duration, u64);
 
@@ -80,6 +82,8 @@ pub struct Track {
     /// The sequence number after the server's answer that completed the
     /// handshake.
     answer_end: Option<u32>,
+    /// The TLS record headers after the SSLRequest.
+    tls_seen: TlsSeen,
 }
 
 fn idx(d: Direction) -> usize {
@@ -195,7 +199,7 @@ impl Track {
     /// The handshake packet new data from direction `d` belongs to, judged
     /// before the observer decodes it.
     fn handshake_packet(&self, d: usize) -> Option<HandshakePacket> {
-        if self.done.is_some() || self.rst.iter().any(Option::is_some) {
+        if self.done.is_some() || self.tls_seen.complete() || self.rst.iter().any(Option::is_some) {
             return None;
         }
         match (d, self.greeting.is_some(), self.first_client.is_some()) {
@@ -277,6 +281,14 @@ impl Track {
                 Notice::Gap => self.capture_loss += 1,
                 _ => {}
             },
+            ObserverEvent::Milestone {
+                at,
+                dir,
+                milestone: Milestone::TlsRecord(rec),
+            } => {
+                self.mysql = true;
+                self.tls_seen.on_record(idx(*dir), rec, (*at, frame));
+            }
             ObserverEvent::Milestone { at, milestone, .. } => {
                 // Milestones come from decoded packets (in milestones-only
                 // mode the greeting's packet is not emitted).
@@ -422,7 +434,7 @@ impl Track {
             Phase::Greeting
         } else if self.first_client.is_none() {
             Phase::ClientReply
-        } else if self.ssl && self.login.is_none() {
+        } else if self.ssl && self.login.is_none() && self.tls_seen.login().is_none() {
             Phase::Tls
         } else if self.first_answer.is_none() {
             Phase::Login
@@ -438,7 +450,7 @@ impl Track {
             Phase::Greeting => self.established.or(self.synack).or(self.first).map(|a| a.0),
             Phase::ClientReply => self.greeting.map(|a| a.0),
             Phase::Tls => self.first_client.map(|a| a.0),
-            Phase::Login => self.login.map(|a| a.0),
+            Phase::Login => self.login.or(self.tls_seen.login()).map(|a| a.0),
             Phase::Auth => self.first_answer.map(|a| a.0),
             _ => None,
         }
@@ -485,6 +497,20 @@ impl Track {
             self.login.map(|a| a.0),
             self.first_answer.map(|a| a.0),
         );
+        if let Some(login) = self.tls_seen.login() {
+            // Under TLS, from the record headers: the SSLRequest to the
+            // record that carried the login, then to the server's answer.
+            set(
+                Phase::Tls,
+                self.first_client.map(|a| a.0),
+                Some(login.0),
+            );
+            set(
+                Phase::Login,
+                Some(login.0),
+                self.tls_seen.answer().map(|a| a.0),
+            );
+        }
         if self.answers > 1 {
             set(
                 Phase::Auth,
@@ -576,6 +602,14 @@ impl Track {
     /// unseen and missed bytes, the first RST's signals.
     fn network_facts(&self, facts: &mut Facts, ep: Endpoint, close: Option<(usize, At, bool)>) {
         facts.loopback = ep.server.ip().is_loopback();
+        facts.tls_alert = self.tls_seen.alert().map(|(d, _, body)| TlsAlert {
+            sender: side(d),
+            description: body.map(|(_, desc)| desc),
+        });
+        facts.tls_unfinished = self.tls.is_some()
+            && self.tls_seen.seen()
+            && !self.tls_seen.complete()
+            && close.is_some();
         facts.resent = self
             .senders
             .iter()
@@ -755,20 +789,36 @@ impl Track {
             None => {
                 let phase = self.reached();
                 if self.tls.is_some() {
-                    ev.push("encrypted after the SSLRequest: the outcome is inferred from what followed".into());
-                    let exchanged = self.encrypted_segments.iter().all(|n| *n >= 2);
+                    ev.push("encrypted after the SSLRequest: the outcome is inferred from the TLS record headers and what followed".into());
+                    if let Some((d, at, _)) = self.tls_seen.alert() {
+                        // The alert decided; the close says how it ended.
+                        let end = match close {
+                            Some((1, _, reset)) => End::ServerClosed { reset },
+                            Some((_, _, reset)) => End::ClientClosed { reset },
+                            None if d == 1 => End::ServerClosed { reset: false },
+                            None => End::ClientClosed { reset: false },
+                        };
+                        return (end, Phase::Tls, close.map_or(at.0, |c| c.1.0), None);
+                    }
                     let server_close = server_closed_at(close);
                     // A server that closes at once after the client's last
                     // encrypted packet is answering a COM_QUIT.
                     let after_client = server_close
                         .and_then(|(cat, _)| self.last_data[0].map(|c| cat.saturating_sub(c)));
+                    // With record headers, the server's answer to the
+                    // login; without (a gap), data both ways.
+                    let exchanged = if self.tls_seen.seen() {
+                        self.tls_seen.complete()
+                    } else {
+                        self.encrypted_segments.iter().all(|n| *n >= 2)
+                    };
                     if exchanged && after_client.is_none_or(|q| q < Duration::from_millis(100)) {
-                        return (
-                            End::Completed,
-                            Phase::Tls,
-                            close.map_or(last, |c| c.1.0),
-                            None,
-                        );
+                        let phase = if self.tls_seen.complete() {
+                            Phase::Login
+                        } else {
+                            Phase::Tls
+                        };
+                        return (End::Completed, phase, close.map_or(last, |c| c.1.0), None);
                     }
                     if let Some((cat, reset)) = server_close {
                         return (End::ServerClosed { reset }, phase, cat, None);

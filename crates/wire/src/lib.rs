@@ -31,5 +31,6 @@ pub mod frame;
 pub mod observer;
 pub mod packets;
 pub mod reader;
+pub mod tls_record;
 
 pub use error::WireError;

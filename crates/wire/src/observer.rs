@@ -40,6 +40,7 @@ use crate::compress::{CompressedDeframer, Compression};
 use crate::flags::{Capabilities, StatusFlags};
 use crate::frame::{DEFAULT_MAX_PACKET, Deframer, Frame, HEADER_LEN, MAX_CHUNK, PacketHeader};
 use crate::packets::*;
+use crate::tls_record::{TlsRecord, TlsRecordReader};
 
 /// Which way bytes travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,6 +97,9 @@ pub enum Milestone {
     SslRequest,
     /// From here on the connection is encrypted and not decoded.
     TlsStart,
+    /// A TLS record header after the SSLRequest (the first
+    /// [`MAX_RECORDS`](crate::tls_record::MAX_RECORDS) of each direction).
+    TlsRecord(TlsRecord),
     /// The client's login request.
     Login {
         /// User name.
@@ -243,6 +247,8 @@ enum Resp {
 enum Stream {
     Plain(Deframer),
     Compressed(CompressedDeframer),
+    /// After the SSLRequest: only TLS record headers are read.
+    Tls(Box<TlsRecordReader>),
     Opaque,
 }
 
@@ -251,7 +257,7 @@ impl Stream {
         match self {
             Self::Plain(d) => d.push(data),
             Self::Compressed(d) => d.push(data),
-            Self::Opaque => return false,
+            Self::Tls(_) | Self::Opaque => return false,
         }
         true
     }
@@ -260,7 +266,7 @@ impl Stream {
         match self {
             Self::Plain(d) => Ok(d.next_frame()),
             Self::Compressed(d) => d.next_frame(),
-            Self::Opaque => Ok(None),
+            Self::Tls(_) | Self::Opaque => Ok(None),
         }
     }
 }
@@ -356,13 +362,7 @@ impl Observer {
             Direction::ServerToClient => &mut self.s2c,
         };
         if !stream.push(data) {
-            if !data.is_empty() {
-                out.push(ObserverEvent::Notice {
-                    at,
-                    dir,
-                    notice: Notice::Encrypted { bytes: data.len() },
-                });
-            }
+            self.feed_opaque(dir, data, at, out);
             return;
         }
         loop {
@@ -439,11 +439,49 @@ impl Observer {
             };
             data = &data[HEADER_LEN + len..];
             self.on_packet(dir, h.seq, payload, None, at, out);
-            if matches!(self.stream(dir), Stream::Opaque) {
-                return None;
+            match self.stream(dir) {
+                Stream::Opaque => return None,
+                // The SSLRequest: what follows it in the segment is TLS.
+                Stream::Tls(_) => {
+                    self.feed_opaque(dir, data, at, out);
+                    return None;
+                }
+                _ => {}
             }
         }
         Some(data)
+    }
+
+    /// Bytes of a direction that is no longer decoded: TLS record headers
+    /// are read (as [`Milestone::TlsRecord`]), and the bytes are reported.
+    fn feed_opaque(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
+        if data.is_empty() {
+            return;
+        }
+        let stream = match dir {
+            Direction::ClientToServer => &mut self.c2s,
+            Direction::ServerToClient => &mut self.s2c,
+        };
+        if let Stream::Tls(r) = stream {
+            r.push(data, |rec| {
+                out.push(ObserverEvent::Milestone {
+                    at,
+                    dir,
+                    milestone: Milestone::TlsRecord(rec),
+                });
+            });
+        }
+        out.push(ObserverEvent::Notice {
+            at,
+            dir,
+            notice: Notice::Encrypted { bytes: data.len() },
+        });
     }
 
     fn stream(&self, dir: Direction) -> &Stream {
@@ -456,7 +494,12 @@ impl Observer {
     /// Reports that bytes in `dir` were lost (a capture gap): the partial
     /// packet is dropped and decoding resumes at the next client command.
     pub fn gap(&mut self, dir: Direction, at: Duration, out: &mut Vec<ObserverEvent>) {
-        let fresh = Stream::Plain(Deframer::new(self.cfg.max_packet));
+        // Under TLS the record boundaries are lost with the bytes.
+        let fresh = if self.state == State::Tls {
+            Stream::Tls(Box::new(TlsRecordReader::stopped()))
+        } else {
+            Stream::Plain(Deframer::new(self.cfg.max_packet))
+        };
         match dir {
             Direction::ClientToServer => self.c2s = fresh,
             Direction::ServerToClient => self.s2c = fresh,
@@ -852,8 +895,8 @@ impl Observer {
                         self.state = State::Tls;
                         Self::milestone(out, at, dir, Milestone::SslRequest);
                         Self::milestone(out, at, dir, Milestone::TlsStart);
-                        self.c2s = Stream::Opaque;
-                        self.s2c = Stream::Opaque;
+                        self.c2s = Stream::Tls(Box::default());
+                        self.s2c = Stream::Tls(Box::default());
                     }
                     // (A 4.1 login that decodes was read in place above.)
                     Packet::Login(l) => self.on_login(
