@@ -407,7 +407,11 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
         ev.push(sig.aftermath(f.phase == Phase::Command));
         return (Verdict::MiddleboxReset, f.phase);
     }
-    if let Some(e) = f.reset.as_ref().and_then(ResetSignals::kernel_reply_sentence) {
+    if let Some(e) = f
+        .reset
+        .as_ref()
+        .and_then(ResetSignals::kernel_reply_sentence)
+    {
         ev.push(e);
     }
 
@@ -600,6 +604,10 @@ pub fn app_error(f: &Facts) -> Option<AppError> {
             }
             _ => lost("reading authorization packet", 110),
         },
+        End::ClientClosed { .. } if f.tls_unfinished => AppError::client(
+            2026,
+            "SSL connection error: the client ended the TLS handshake",
+        ),
         End::ClientClosed { .. } => return None,
         End::ServerClosed { .. } => match f.phase {
             Phase::Greeting | Phase::TcpConnect | Phase::Dns => {

@@ -507,3 +507,45 @@ fn a_client_that_gives_up_during_its_own_turn_aborts() {
         Verdict::ClientSlow
     );
 }
+
+#[test]
+fn a_tls_alert_before_completion_names_the_side_that_refused() {
+    use crate::tls::TlsAlert;
+    let mut f = facts(
+        End::ClientClosed { reset: false },
+        Phase::Tls,
+        &[(Phase::Tls, 3)],
+    );
+    f.tls_alert = Some(TlsAlert {
+        sender: Side::Client,
+        description: Some(48),
+    });
+    let c = classify(&f, &params());
+    assert_eq!(c.verdict, Verdict::ClientAbort);
+    assert_eq!(c.phase, Phase::Tls);
+    assert!(c.evidence[0].contains("unknown_ca"), "{:?}", c.evidence);
+    assert_eq!(c.app_error.unwrap().code, 2026);
+    f.end = End::ServerClosed { reset: false };
+    f.tls_alert = Some(TlsAlert {
+        sender: Side::Server,
+        description: Some(70),
+    });
+    let c = classify(&f, &params());
+    assert_eq!(c.verdict, Verdict::Refused);
+    assert!(
+        c.evidence[0].contains("protocol_version"),
+        "{:?}",
+        c.evidence
+    );
+    // Without an alert, a close during the handshake is said to be one.
+    f.tls_alert = None;
+    f.tls_unfinished = true;
+    f.end = End::ClientClosed { reset: true };
+    let c = classify(&f, &params());
+    assert_eq!(c.verdict, Verdict::ClientAbort);
+    assert!(
+        c.evidence[0].contains("during the TLS handshake"),
+        "{:?}",
+        c.evidence
+    );
+}

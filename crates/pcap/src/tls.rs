@@ -14,6 +14,9 @@ use hsp_wire::tls_record::{TlsRecord, content};
 
 type At = (std::time::Duration, u64);
 
+/// An alert: its direction, when, and its clear body (level, description).
+pub(crate) type Alert = (usize, At, Option<(u8, u8)>);
+
 /// Directions are indexed 0 = client to server, 1 = server to client.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TlsSeen {
@@ -24,7 +27,7 @@ pub(crate) struct TlsSeen {
     encrypted_flight: bool,
     login: Option<At>,
     answer: Option<At>,
-    alert: Option<(usize, At, Option<(u8, u8)>)>,
+    alert: Option<Alert>,
 }
 
 impl TlsSeen {
@@ -73,7 +76,7 @@ impl TlsSeen {
     }
 
     /// The alert sent before completion: direction, when, clear body.
-    pub(crate) fn alert(&self) -> Option<(usize, At, Option<(u8, u8)>)> {
+    pub(crate) fn alert(&self) -> Option<Alert> {
         self.alert
     }
 }

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use hsp_core::classify::{End, Facts, Params, classify};
 use hsp_core::network::{HandshakePacket, MissedByTap, Side};
-use hsp_core::tls::TlsAlert;
 use hsp_core::phase::{Phase, micros};
 use hsp_core::record::{
     AuthInfo, ConnectionRecord, Frames, ServerError, TcpEvidence, Vantage, addr_string,
 };
+use hsp_core::tls::TlsAlert;
 use hsp_core::verdict::Verdict;
 use hsp_wire::observer::{Direction, Milestone, Notice, ObserverEvent};
 use hsp_wire::packets::Packet;
@@ -500,11 +500,7 @@ impl Track {
         if let Some(login) = self.tls_seen.login() {
             // Under TLS, from the record headers: the SSLRequest to the
             // record that carried the login, then to the server's answer.
-            set(
-                Phase::Tls,
-                self.first_client.map(|a| a.0),
-                Some(login.0),
-            );
+            set(Phase::Tls, self.first_client.map(|a| a.0), Some(login.0));
             set(
                 Phase::Login,
                 Some(login.0),

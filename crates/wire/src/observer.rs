@@ -895,8 +895,15 @@ impl Observer {
                         self.state = State::Tls;
                         Self::milestone(out, at, dir, Milestone::SslRequest);
                         Self::milestone(out, at, dir, Milestone::TlsStart);
+                        // What the client sent after its SSLRequest, already
+                        // buffered, is the start of TLS.
+                        let unread = match std::mem::replace(&mut self.c2s, Stream::Opaque) {
+                            Stream::Plain(mut d) => d.take_unread(),
+                            _ => bytes::BytesMut::new(),
+                        };
                         self.c2s = Stream::Tls(Box::default());
                         self.s2c = Stream::Tls(Box::default());
+                        self.feed_opaque(Direction::ClientToServer, &unread, at, out);
                     }
                     // (A 4.1 login that decodes was read in place above.)
                     Packet::Login(l) => self.on_login(
