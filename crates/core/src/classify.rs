@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::network::{MissedByTap, Resent, ResetSignals, Side, Unseen};
 use crate::phase::{Party, Phase, PhaseTimes};
+use crate::record::Vantage;
 use crate::tls::{TlsAlert, unfinished_sentence};
 use crate::verdict::{CLIENT_PROTOCOL_ERRORS, NET_ERRORS, Verdict, verdict_for_server_error};
 
@@ -197,6 +198,18 @@ pub struct Facts {
     /// The connection closed during the TLS handshake (captures): the
     /// record headers show it never completed.
     pub tls_unfinished: bool,
+    /// Where these facts were seen from.
+    pub viewpoint: Viewpoint,
+}
+
+/// Where a connection's facts were seen from: what that point cannot see
+/// is said beside the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewpoint {
+    /// The client's own socket (the probe): the server's side is unseen.
+    ClientSocket,
+    /// A capture, taken where its handshake round trip says.
+    Capture(Vantage),
 }
 
 impl Facts {
@@ -220,6 +233,7 @@ impl Facts {
             reset: None,
             tls_alert: None,
             tls_unfinished: false,
+            viewpoint: Viewpoint::Capture(Vantage::Unknown),
         }
     }
 }
@@ -288,6 +302,18 @@ pub fn classify(f: &Facts, p: &Params) -> Classification {
     }
     if let Some(m) = &f.missed {
         evidence.push(m.sentence());
+    }
+    // What this viewpoint cannot see, where it matters to the verdict.
+    match (verdict, phase, f.viewpoint) {
+        (Verdict::ServerSlow, Phase::Greeting, Viewpoint::ClientSocket) => evidence.push(
+            "from the client, a greeting delayed by packet loss looks the same; a capture at the server tells them apart"
+                .into(),
+        ),
+        (Verdict::ServerTimeout, _, Viewpoint::Capture(Vantage::NearServer)) => evidence.push(
+            "packets lost between the client and this capture point are invisible here, so the login may have been sent in time"
+                .into(),
+        ),
+        _ => {}
     }
     // ERR 1043 and 1156 describe the client's bytes: the client's error.
     let party = match f.end {

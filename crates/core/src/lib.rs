@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod classify;
+pub mod evidence;
 mod json;
 pub mod network;
 pub mod phase;
@@ -25,7 +26,7 @@ pub mod stats;
 pub mod tls;
 pub mod verdict;
 
-pub use classify::{AppError, Classification, End, Facts, Params, classify};
+pub use classify::{AppError, Classification, End, Facts, Params, Viewpoint, classify};
 pub use phase::{Party, Phase, PhaseTimes};
 pub use record::ConnectionRecord;
 pub use stats::{Stats, Summary};

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::classify::{AppError, Classification, End, Facts};
+use crate::classify::{AppError, Classification, End, Facts, Params, classify};
 use crate::phase::{Party, Phase, PhaseTimes};
 use crate::verdict::Verdict;
 
@@ -207,6 +207,47 @@ impl ConnectionRecord {
         }
     }
 
+    /// The one way both drivers build a record: `facts` classified under
+    /// `params`, then what the driver saw beside them. The classifier's
+    /// evidence comes first, the driver's observations after it.
+    pub fn classified(
+        id: u64,
+        start_us: u64,
+        facts: &Facts,
+        params: &Params,
+        details: Details,
+    ) -> Self {
+        let Details {
+            stream,
+            client,
+            server_version,
+            connection_id,
+            error,
+            auth,
+            tls,
+            tcp_info,
+            tcp,
+            frames,
+            mut evidence,
+        } = details;
+        let mut r = Self::new(id, start_us, facts, classify(facts, params));
+        r.stream = stream;
+        r.client = client;
+        r.server_version = server_version;
+        r.connection_id = connection_id;
+        r.error = error;
+        r.auth = auth;
+        r.tls = tls;
+        r.tcp_info = tcp_info;
+        r.tcp = tcp;
+        r.frames = frames;
+        if let Some(t) = &r.tcp {
+            r.evidence.extend(t.sentences());
+        }
+        r.evidence.append(&mut evidence);
+        r
+    }
+
     /// The error code to count in summaries: the server's ERR, else the
     /// client's `CR_*`.
     pub fn error_code(&self) -> Option<(u16, Option<&'static str>)> {
@@ -220,6 +261,35 @@ impl ConnectionRecord {
     pub fn completed(&self) -> bool {
         self.outcome == End::Completed.name()
     }
+}
+
+/// What a driver knows about a connection beside the [`Facts`] the
+/// classifier reads: the record's descriptive fields, and its own
+/// observations for the evidence.
+#[derive(Debug, Clone, Default)]
+pub struct Details {
+    /// The TCP stream index, for captures.
+    pub stream: Option<u32>,
+    /// Client `ip:port`.
+    pub client: Option<String>,
+    /// The server's version string.
+    pub server_version: Option<String>,
+    /// The server's connection (thread) id.
+    pub connection_id: Option<u32>,
+    /// The server's ERR.
+    pub error: Option<ServerError>,
+    /// Authentication.
+    pub auth: Option<AuthInfo>,
+    /// TLS.
+    pub tls: Option<TlsInfo>,
+    /// Kernel TCP statistics (the probe).
+    pub tcp_info: Option<TcpInfo>,
+    /// TCP evidence (captures).
+    pub tcp: Option<TcpEvidence>,
+    /// Frame numbers (captures).
+    pub frames: Option<Frames>,
+    /// The driver's observations, appended after the classifier's evidence.
+    pub evidence: Vec<String>,
 }
 
 /// Frame numbers (1-based capture records) of the packets behind each

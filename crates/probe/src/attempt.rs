@@ -21,9 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use hsp_core::classify::{AppError, End, Facts, classify};
+use hsp_core::classify::{AppError, End, Facts, Viewpoint};
+use hsp_core::evidence;
 use hsp_core::phase::{Phase, PhaseTimes, micros};
-use hsp_core::record::{AuthInfo, ConnectionRecord, ServerError, TcpInfo, TlsInfo};
+use hsp_core::record::{AuthInfo, ConnectionRecord, Details, ServerError, TcpInfo, TlsInfo};
 use hsp_wire::client::{
     ClientAction, ClientConfig, ClientHandshake, HandshakeError, Secret, TlsWanted,
 };
@@ -576,44 +577,44 @@ impl<'a> Attempt<'a> {
         facts.errno = self.errno;
         facts.client_error = self.client_error.clone();
         facts.server_message = self.server_err.as_ref().map(|(e, _)| e.message_lossy());
-        let c = classify(&facts, &self.shared.cfg.params);
-        let start_us = micros(self.start - self.shared.run_start);
-        let mut r = ConnectionRecord::new(self.id, start_us, &facts, c);
-        r.client = self.local.map(|a| a.to_string());
-        r.error = self.server_err.as_ref().map(|(e, greeting)| ServerError {
-            code: e.code.0,
-            name: e.code.name(),
-            sql_state: e
-                .sql_state
-                .map(|s| String::from_utf8_lossy(&s).into_owned()),
-            message: e.message_lossy(),
-            replaced_greeting: *greeting,
-        });
-        if let Some(g) = self.hs.greeting() {
-            r.server_version = Some(String::from_utf8_lossy(&g.server_version).into_owned());
-            r.connection_id = Some(g.connection_id);
-        }
-        if self.login_sent.is_some() {
-            r.auth = Some(AuthInfo {
-                plugin: self.hs.plugin().to_string(),
-                rounds: self.hs.auth_rounds(),
-            });
-        }
-        r.tls = self.tls_info.clone();
-        r.tcp_info = self.tcp_info;
+        facts.viewpoint = Viewpoint::ClientSocket;
+        let mut evidence = Vec::new();
         if self.shared.cfg.login_delay > Duration::ZERO && self.greeting_at.is_some() {
-            r.evidence.push(format!(
-                "the login was held back {:.2} s on purpose (--login-delay)",
-                self.shared.cfg.login_delay.as_secs_f64()
+            evidence.push(evidence::probe::login_held_back(
+                self.shared.cfg.login_delay,
             ));
         }
-        r.evidence.append(&mut self.evidence);
-        if r.verdict == hsp_core::Verdict::ServerSlow && r.phase == Phase::Greeting {
-            r.evidence.push(
-                "from the client, a greeting delayed by packet loss looks the same; a capture at the server tells them apart"
-                    .into(),
-            );
-        }
+        evidence.append(&mut self.evidence);
+        let greeting = self.hs.greeting();
+        let r = ConnectionRecord::classified(
+            self.id,
+            micros(self.start - self.shared.run_start),
+            &facts,
+            &self.shared.cfg.params,
+            Details {
+                client: self.local.map(|a| a.to_string()),
+                server_version: greeting
+                    .map(|g| String::from_utf8_lossy(&g.server_version).into_owned()),
+                connection_id: greeting.map(|g| g.connection_id),
+                error: self.server_err.as_ref().map(|(e, greeting)| ServerError {
+                    code: e.code.0,
+                    name: e.code.name(),
+                    sql_state: e
+                        .sql_state
+                        .map(|s| String::from_utf8_lossy(&s).into_owned()),
+                    message: e.message_lossy(),
+                    replaced_greeting: *greeting,
+                }),
+                auth: self.login_sent.is_some().then(|| AuthInfo {
+                    plugin: self.hs.plugin().to_string(),
+                    rounds: self.hs.auth_rounds(),
+                }),
+                tls: self.tls_info.clone(),
+                tcp_info: self.tcp_info,
+                evidence,
+                ..Details::default()
+            },
+        );
         tracing::debug!(
             id = r.id,
             verdict = r.verdict.name(),

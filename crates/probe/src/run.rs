@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hsp_core::classify::{AppError, End, Facts, classify};
+use hsp_core::classify::{AppError, End, Facts, Viewpoint};
 use hsp_core::phase::{Phase, micros};
+use hsp_core::record::Details;
 use hsp_core::{ConnectionRecord, Stats};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
@@ -210,8 +211,15 @@ fn unresolved(shared: &Shared, id: u64, e: &SetupError) -> ConnectionRecord {
         2005,
         format!("Unknown MySQL server host '{}'", shared.cfg.host),
     ));
-    let c = classify(&f, &shared.cfg.params);
-    let mut r = ConnectionRecord::new(id, micros(shared.run_start.elapsed()), &f, c);
-    r.evidence.push(e.to_string());
-    r
+    f.viewpoint = Viewpoint::ClientSocket;
+    ConnectionRecord::classified(
+        id,
+        micros(shared.run_start.elapsed()),
+        &f,
+        &shared.cfg.params,
+        Details {
+            evidence: vec![e.to_string()],
+            ..Details::default()
+        },
+    )
 }

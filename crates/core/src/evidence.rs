@@ -1,0 +1,125 @@
+//! What the drivers saw, worded once. The classifier's own sentences are
+//! in [`classify`](mod@crate::classify) and [`network`](crate::network);
+//! these are the observations a driver adds beside them: the TCP
+//! counters of a capture, how a capture's outcome was read, and the
+//! probe's own doings. Keeping every sentence in this crate keeps the
+//! probe and the decoder saying the same thing the same way.
+
+use std::time::Duration;
+
+use crate::record::{TcpEvidence, Vantage};
+
+impl TcpEvidence {
+    /// One sentence per counter that is not zero, and the vantage point.
+    pub fn sentences(&self) -> Vec<String> {
+        let mut ev = Vec::new();
+        for (n, waited, name) in [
+            (
+                self.retransmits_c2s,
+                self.max_unacked_c2s_us,
+                "client to server",
+            ),
+            (
+                self.retransmits_s2c,
+                self.max_unacked_s2c_us,
+                "server to client",
+            ),
+        ] {
+            if n > 0 {
+                ev.push(format!("{n} retransmitted segment(s) {name}"));
+            }
+            if waited >= 200_000 {
+                ev.push(format!(
+                    "{name} data waited {:.2} s for its ACK",
+                    Duration::from_micros(waited).as_secs_f64()
+                ));
+            }
+        }
+        if self.spurious_retransmits > 0 {
+            ev.push(crate::network::spurious_sentence(self.spurious_retransmits));
+        }
+        if self.syn_retransmits > 0 {
+            ev.push(format!("{} SYN retransmission(s)", self.syn_retransmits));
+        }
+        if self.syn_ack_retransmits > 0 {
+            ev.push(format!(
+                "{} SYN-ACK retransmission(s): the client's SYN-ACK or its ACK was lost",
+                self.syn_ack_retransmits
+            ));
+        }
+        if self.window_full > 0 {
+            ev.push(format!(
+                "{} segment(s) filled the receiver's window (window full)",
+                self.window_full
+            ));
+        }
+        if self.zero_windows > 0 {
+            ev.push(format!(
+                "{} zero-window advertisement(s)",
+                self.zero_windows
+            ));
+        }
+        if self.capture_loss > 0 {
+            ev.push(format!(
+                "the capture lost bytes of this connection {} time(s) (gaps, snaplen, or bytes only an ACK shows)",
+                self.capture_loss
+            ));
+        }
+        match self.vantage {
+            Vantage::NearClient => {
+                ev.push("captured near the client (SYN to SYN-ACK holds the round trip)".into());
+            }
+            Vantage::NearServer => {
+                ev.push("captured near the server (SYN-ACK to ACK holds the round trip)".into());
+            }
+            Vantage::Unknown => {}
+        }
+        ev
+    }
+}
+
+/// How a capture's outcome was read, when it was not plain.
+pub mod capture {
+    use std::time::Duration;
+
+    /// No handshake in the capture.
+    pub const STARTS_MIDSTREAM: &str = "the capture starts after this connection's handshake";
+    /// No outcome in the capture.
+    pub const ENDS_EARLY: &str = "the capture ends before the handshake's outcome";
+    /// TLS after the SSLRequest.
+    pub const ENCRYPTED: &str = "encrypted after the SSLRequest: the outcome is inferred from the TLS record headers and what followed";
+
+    /// SYNs without an answer.
+    pub fn syns_unanswered(n: u32) -> String {
+        format!("{n} SYN(s) seen, none answered")
+    }
+
+    /// The server closed a session that had logged in.
+    pub fn session_closed(quiet: Duration) -> String {
+        format!(
+            "the handshake completed; the server closed the session {:.2} s after the client's last packet",
+            quiet.as_secs_f64()
+        )
+    }
+
+    /// A login after the server's reset (the bug #28359 signature).
+    pub fn login_after_reset(after: Duration, frame: u64) -> String {
+        format!(
+            "the client's login arrived {:.2} s after the connection was reset (frame {frame})",
+            after.as_secs_f64()
+        )
+    }
+}
+
+/// What the probe did or saw on its own socket.
+pub mod probe {
+    use std::time::Duration;
+
+    /// `--login-delay`.
+    pub fn login_held_back(delay: Duration) -> String {
+        format!(
+            "the login was held back {:.2} s on purpose (--login-delay)",
+            delay.as_secs_f64()
+        )
+    }
+}
