@@ -9,6 +9,12 @@ use hsp_wire::observer::{Direction, Observer, ObserverConfig, ObserverEvent};
 use crate::link::Segment;
 use crate::track::Track;
 
+mod detect;
+mod reassembly;
+
+pub use detect::looks_like_greeting;
+use reassembly::Holding;
+
 /// Closed connections are kept this long (capture time) after their last
 /// packet so that trailing ACKs and retransmitted FINs keep their stream
 /// number; then forgotten. Short, because every packet looks up the flow
@@ -183,20 +189,6 @@ impl FlowHash {
     }
 }
 
-/// Segments held out of order, per direction, and their bytes.
-#[derive(Debug, Default)]
-struct Holding {
-    segs: [Vec<Held>; 2],
-    bytes: usize,
-}
-
-/// A segment held out of order.
-#[derive(Debug)]
-struct Held {
-    seq: u32,
-    data: Vec<u8>,
-}
-
 /// `a` is after `b` in sequence space.
 fn after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
@@ -212,93 +204,6 @@ fn direction(d: usize) -> Direction {
 }
 
 impl Conn {
-    /// Segments of direction `d` held out of order.
-    fn held(&self, d: usize) -> &[Held] {
-        self.held.as_ref().map_or(&[], |h| &h.segs[d])
-    }
-
-    /// Bytes held out of order, both directions.
-    fn held_bytes(&self) -> usize {
-        self.held.as_ref().map_or(0, |h| h.bytes)
-    }
-
-    /// Tells the observer that bytes of direction `d` are missing.
-    fn gap(&mut self, d: usize, at: Duration, events: &mut Vec<ObserverEvent>) {
-        if let Some(obs) = self.observer.as_mut() {
-            obs.gap(direction(d), at, events);
-        }
-    }
-
-    /// Feeds held segments of direction `d` that the edge has reached, in
-    /// order, trimming what was already fed. They are stamped `at`, when
-    /// the hole filled: a packet is complete only then.
-    fn release(&mut self, d: usize, at: Duration, events: &mut Vec<ObserverEvent>) {
-        let dir = direction(d);
-        let Some(held) = self.held.as_mut() else {
-            return;
-        };
-        let (Some(obs), Some(next)) = (self.observer.as_mut(), self.next[d].as_mut()) else {
-            // Nothing to feed them to: dropped, so no caller loops on them.
-            held.bytes -= held.segs[d].iter().map(|h| h.data.len()).sum::<usize>();
-            held.segs[d].clear();
-            return;
-        };
-        loop {
-            let edge = *next;
-            let Some(i) = held.segs[d].iter().position(|h| !after(h.seq, edge)) else {
-                return;
-            };
-            let h = held.segs[d].swap_remove(i);
-            held.bytes -= h.data.len();
-            let skip = edge.wrapping_sub(h.seq) as usize;
-            if let Some(new) = h.data.get(skip..).filter(|n| !n.is_empty()) {
-                obs.feed(dir, new, at, events);
-                *next = edge.wrapping_add(new.len() as u32);
-            }
-        }
-    }
-
-    /// Gives up on the hole before direction `d`'s held segments: a gap
-    /// to the observer, then the held bytes from the first one on.
-    fn skip_hole(&mut self, d: usize, at: Duration, events: &mut Vec<ObserverEvent>) {
-        let Some(edge) = self.next[d] else {
-            self.release(d, at, events);
-            return;
-        };
-        let Some(first) = self
-            .held(d)
-            .iter()
-            .map(|h| h.seq)
-            .min_by_key(|s| s.wrapping_sub(edge))
-        else {
-            return;
-        };
-        self.gap(d, at, events);
-        self.next[d] = Some(first);
-        self.release(d, at, events);
-    }
-
-    /// Releases everything still held (the connection closed or the
-    /// capture ended), its events going to the tracker.
-    fn release_all(&mut self, at: Duration, events: &mut Vec<ObserverEvent>) {
-        for d in 0..2 {
-            // Each round releases at least the first held segment; the
-            // bound is a guard, the clear a certainty.
-            for _ in 0..=HELD_MAX_SEGMENTS {
-                if self.held(d).is_empty() {
-                    break;
-                }
-                self.skip_hole(d, at, events);
-            }
-        }
-        self.held = None;
-        if let Some(t) = self.track.as_mut() {
-            for e in events.iter() {
-                t.on_event(e, self.last_frame);
-            }
-        }
-    }
-
     /// Closed by a FIN each way, each acknowledged, with no reset and
     /// nothing held out of order.
     fn close_completed(&self) -> bool {
@@ -336,30 +241,6 @@ impl Conn {
             track,
             evicted,
         })
-    }
-}
-
-/// Whether `p`, the first bytes a server sent, is a MySQL greeting: a
-/// packet with sequence id 0 holding protocol version 10 (or 9) and a
-/// printable, NUL-terminated version string, or an ERR in its place
-/// (max_connections, a blocked host) with a MySQL error code.
-pub fn looks_like_greeting(p: &[u8]) -> bool {
-    if p.len() < 7 || p[3] != 0 {
-        return false;
-    }
-    let len = usize::from(p[0]) | usize::from(p[1]) << 8 | usize::from(p[2]) << 16;
-    match p[4] {
-        9 | 10 if (20..=1024).contains(&len) => {
-            let version = &p[5..p.len().min(4 + len).min(5 + 64)];
-            match version.iter().position(|&b| b == 0) {
-                Some(n) if n > 0 => version[..n].iter().all(|b| (0x20..0x7f).contains(b)),
-                _ => false,
-            }
-        }
-        0xff if (3..=1024).contains(&len) => {
-            (1000..5000).contains(&u16::from_le_bytes([p[5], p[6]]))
-        }
-        _ => false,
     }
 }
 
@@ -578,6 +459,50 @@ impl Follower {
         self.conns.len()
     }
 
+    /// The connection `seg` belongs to (its entry in the flow table, new
+    /// or old). A SYN on a four-tuple in use starts a new connection after
+    /// a close (ports come back within the linger at high rates), or with
+    /// a new initial sequence number (a retransmitted SYN keeps its own);
+    /// the old one is reported as it stands.
+    fn lookup<'c>(
+        conns: &'c mut HashMap<FlowKey, Conn, FlowHash>,
+        next_id: &mut ConnId,
+        finished: &mut Vec<Finished>,
+        k: FlowKey,
+        seg: &Segment<'_>,
+        at: Duration,
+    ) -> &'c mut Conn {
+        let conn = conns.entry(k).or_insert_with(|| {
+            let id = *next_id;
+            *next_id += 1;
+            Conn::new(id, at)
+        });
+        if seg.flags.syn && !seg.flags.ack {
+            let reused = conn.reported
+                || conn.closed_at.is_some()
+                || conn.isn.is_some_and(|isn| isn != seg.seq);
+            if reused {
+                if !conn.reported {
+                    finished.extend(conn.take_finished(false));
+                }
+                *conn = Conn::new(*next_id, at);
+                *next_id += 1;
+            }
+            conn.isn.get_or_insert(seg.seq);
+        }
+        conn
+    }
+
+    /// A connection reported at its completed close takes its closing
+    /// entry with it, if it is among the last few: looking it up later,
+    /// after the linger, would miss the cache.
+    fn forget_closing(closing: &mut std::collections::VecDeque<(Duration, FlowKey)>, k: FlowKey) {
+        let n = closing.len();
+        if let Some(i) = closing.iter().rev().take(32).position(|&(_, c)| c == k) {
+            closing.remove(n - 1 - i);
+        }
+    }
+
     /// Handles one segment of capture record `frame`, captured at `at`,
     /// appending observer events; finished connections are collected for
     /// [`drain_finished`](Self::drain_finished).
@@ -594,91 +519,19 @@ impl Follower {
         }
         self.report_closed(at);
         let k = key(seg.src, seg.dst);
-        let next_id = &mut self.next_id;
-        let conn = self.conns.entry(k).or_insert_with(|| {
-            let id = *next_id;
-            *next_id += 1;
-            Conn::new(id, at)
-        });
-        if seg.flags.syn && !seg.flags.ack {
-            // The four-tuple is reused by a new connection: after a close
-            // (ports come back within the linger at high rates), or with a
-            // new initial sequence number (a retransmitted SYN keeps its
-            // own). The old one is reported now, as it stands.
-            let reused = conn.reported
-                || conn.closed_at.is_some()
-                || conn.isn.is_some_and(|isn| isn != seg.seq);
-            if reused {
-                if !conn.reported {
-                    self.finished.extend(conn.take_finished(false));
-                }
-                *conn = Conn::new(*next_id, at);
-                *next_id += 1;
-            }
-            conn.isn.get_or_insert(seg.seq);
-        }
+        let conn = Self::lookup(
+            &mut self.conns,
+            &mut self.next_id,
+            &mut self.finished,
+            k,
+            seg,
+            at,
+        );
         conn.last_seen = at;
-        if conn.endpoints.is_none() {
-            let greeting_first = !seg.flags.syn
-                && !self.server_ports.contains(&seg.dst.port())
-                && !self.server_ports.contains(&seg.src.port())
-                && looks_like_greeting(seg.payload);
-            let ep = if seg.flags.syn && !seg.flags.ack {
-                Some(Endpoint {
-                    client: seg.src,
-                    server: seg.dst,
-                })
-            } else if seg.flags.syn && seg.flags.ack {
-                Some(Endpoint {
-                    client: seg.dst,
-                    server: seg.src,
-                })
-            } else if self.server_ports.contains(&seg.dst.port()) {
-                Some(Endpoint {
-                    client: seg.src,
-                    server: seg.dst,
-                })
-            } else if self.server_ports.contains(&seg.src.port()) {
-                Some(Endpoint {
-                    client: seg.dst,
-                    server: seg.src,
-                })
-            } else if greeting_first {
-                // Mid-connection on an unknown port, caught at its greeting.
-                Some(Endpoint {
-                    client: seg.dst,
-                    server: seg.src,
-                })
-            } else {
-                None
-            };
-            if let Some(ep) = ep {
-                conn.endpoints = Some(ep);
-                conn.track = Some(Box::default());
-                if greeting_first || self.server_ports.contains(&ep.server.port()) {
-                    conn.observer = Some(Box::new(Observer::new(self.cfg)));
-                } else {
-                    conn.pending = true;
-                }
-            }
-        }
-        if conn.pending && !seg.payload.is_empty() {
-            // The first payload decides: the server's greeting makes it
-            // MySQL; anything else (the client speaking first, another
-            // protocol) drops it for good.
-            conn.pending = false;
-            if conn.endpoints.is_some_and(|ep| seg.src == ep.server)
-                && looks_like_greeting(seg.payload)
-            {
-                conn.observer = Some(Box::new(Observer::new(self.cfg)));
-            } else {
-                conn.track = None;
-            }
-        }
+        conn.identify(seg, &self.server_ports, self.cfg);
         let Some(ep) = conn.endpoints else { return };
         let d = usize::from(seg.src != ep.client);
         let dir = direction(d);
-        let syn = u32::from(seg.flags.syn);
         if let Some(t) = conn.track.as_mut() {
             t.on_segment(dir, seg, at, frame);
         }
@@ -699,89 +552,7 @@ impl Follower {
         let mut events = std::mem::take(&mut self.scratch);
         events.clear();
         conn.last_frame = frame;
-        // This side's ACK says how far the other side's bytes arrived: a
-        // hole the receiver has acknowledged will not be filled in this
-        // capture (it missed those packets).
-        let o = 1 - d;
-        if seg.flags.ack {
-            if conn.acked[o].is_none_or(|a| after(seg.ack, a)) {
-                conn.acked[o] = Some(seg.ack);
-            }
-            if !conn.held(o).is_empty() && conn.next[o].is_some_and(|n| after(seg.ack, n)) {
-                conn.skip_hole(o, at, &mut events);
-            }
-        }
-        let start = seg.seq.wrapping_add(syn);
-        let expected = *conn.next[d].get_or_insert(start);
-        let mut data = seg.payload;
-        if !data.is_empty() {
-            let delta = start.wrapping_sub(expected) as i32;
-            let hole_acked = conn.acked[d].is_some_and(|a| after(a, expected));
-            if delta > 0
-                && !hole_acked
-                && !seg.truncated
-                && conn.held_bytes() + data.len() <= HELD_MAX_BYTES
-                && conn.held(d).len() < HELD_MAX_SEGMENTS
-            {
-                // Ahead of the edge: hold it until the hole fills.
-                let held = conn.held.get_or_insert_with(Box::default);
-                held.bytes += data.len();
-                held.segs[d].push(Held {
-                    seq: start,
-                    data: data.to_vec(),
-                });
-                data = &[];
-            } else if delta > 0 {
-                // A hole that will not fill (acknowledged, or the hold is
-                // full): a gap, then what is held past it, then this.
-                if conn.held(d).is_empty() {
-                    conn.gap(d, at, &mut events);
-                    conn.next[d] = Some(start);
-                } else {
-                    conn.skip_hole(d, at, &mut events);
-                }
-                let edge = conn.next[d].unwrap_or(start);
-                let rel = edge.wrapping_sub(start) as i32;
-                if rel < 0 {
-                    conn.gap(d, at, &mut events);
-                    conn.next[d] = Some(start);
-                } else {
-                    data = data.get(rel as usize..).unwrap_or(&[]);
-                }
-            } else if delta < 0 {
-                // Retransmitted or overlapping: keep only the new bytes.
-                let skip = (-(delta as i64)) as usize;
-                data = data.get(skip..).unwrap_or(&[]);
-            }
-            if !data.is_empty() {
-                let edge = conn.next[d].unwrap_or(start);
-                if let Some(obs) = conn.observer.as_mut() {
-                    obs.feed(dir, data, at, &mut events);
-                }
-                conn.next[d] = Some(edge.wrapping_add(data.len() as u32));
-                if seg.truncated {
-                    conn.gap(d, at, &mut events);
-                    // The bytes cut off are missing too: resume after them.
-                    let end = start.wrapping_add(seg.payload.len() as u32);
-                    conn.next[d] = Some(end);
-                }
-            }
-            if !conn.held(d).is_empty() {
-                conn.release(d, at, &mut events);
-            }
-        } else if seg.flags.syn {
-            conn.next[d] = Some(start);
-        }
-        // A FIN takes one sequence number, right after its payload; one
-        // that arrives ahead of missing data (reordered) must not move the
-        // edge, or the late data would be read one byte off.
-        let fin_seq = start.wrapping_add(seg.payload.len() as u32);
-        if seg.flags.fin
-            && let Some(n) = conn.next[d].as_mut()
-            && *n == fin_seq
-        {
-            *n = n.wrapping_add(1);
-        }
+        conn.reassemble(d, seg, at, &mut events);
         if let Some(t) = conn.track.as_mut() {
             if self.emit_events {
                 for e in &events {
@@ -800,21 +571,11 @@ impl Follower {
         }
         if conn.closed_at.is_some() && !conn.reported && conn.close_completed() {
             // Nothing more is expected from a close both sides completed:
-            // reported now, while its state is in cache, rather than
-            // after the linger (a reset or a half-close still lingers for
-            // what may trickle in). Its closing entry goes too, if it is
-            // among the last few: looking it up later would miss the cache.
+            // reported now, while its state is in cache, rather than after
+            // the linger (a reset or a half-close still lingers for what
+            // may trickle in).
             self.finished.extend(conn.report());
-            let n = self.closing.len();
-            if let Some(i) = self
-                .closing
-                .iter()
-                .rev()
-                .take(32)
-                .position(|&(_, c)| c == k)
-            {
-                self.closing.remove(n - 1 - i);
-            }
+            Self::forget_closing(&mut self.closing, k);
             self.tombstones.push_back((at, k));
         }
         if self.emit_events {
