@@ -286,7 +286,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
         slow: args.slow,
         connect_timeout: args.connect_timeout,
         wait_timeout: args.wait_timeout,
-        access_denied_expected: false,
+        ..Params::default()
     };
     let mut out = output_writer(args)?;
     let mut stats = Stats::default();

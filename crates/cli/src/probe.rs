@@ -220,6 +220,10 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
         {
             cfg.params.wait_timeout = Some(Duration::from_secs(wt));
         }
+        cfg.params.back_log = before
+            .as_ref()
+            .and_then(|b| b.variables.get("back_log"))
+            .and_then(|v| v.parse::<u32>().ok());
         if matches!(source, TimeoutSource::Assumed) {
             note("the server's connect_timeout is assumed to be 10 s (MySQL's default); pass --connect-timeout or --user to know");
         }

@@ -143,6 +143,8 @@ pub struct Params {
     pub wait_timeout: Option<Duration>,
     /// ERR 1045 is the expected answer (probing without credentials).
     pub access_denied_expected: bool,
+    /// The server's `back_log` (its listen queue), when known.
+    pub back_log: Option<u32>,
 }
 
 impl Default for Params {
@@ -152,6 +154,7 @@ impl Default for Params {
             connect_timeout: Duration::from_secs(10),
             wait_timeout: None,
             access_denied_expected: false,
+            back_log: None,
         }
     }
 }
@@ -200,6 +203,9 @@ pub struct Facts {
     pub tls_unfinished: bool,
     /// Where these facts were seen from.
     pub viewpoint: Viewpoint,
+    /// Connections to the same server the driver was opening at once (the
+    /// probe's concurrency); 0 when unknown.
+    pub in_flight: u32,
 }
 
 /// Where a connection's facts were seen from: what that point cannot see
@@ -234,6 +240,7 @@ impl Facts {
             tls_alert: None,
             tls_unfinished: false,
             viewpoint: Viewpoint::Capture(Vantage::Unknown),
+            in_flight: 0,
         }
     }
 }
@@ -328,6 +335,32 @@ pub fn classify(f: &Facts, p: &Params) -> Classification {
         app_error: app_error(f),
         near_connect_timeout: near,
     }
+}
+
+/// `network_stall` in the slowest phase (else the one in progress). A SYN
+/// retransmitted while many connections to the server were being opened
+/// may be its full listen queue rather than the network: the evidence
+/// says so, naming `back_log` when known.
+fn stalled(
+    f: &Facts,
+    p: &Params,
+    slowest: Option<(Phase, Duration)>,
+    ev: &mut Vec<String>,
+) -> (Verdict, Phase) {
+    if let Some((ph, d)) = slowest {
+        ev.push(format!("{ph} took {}", ms(d)));
+    }
+    let phase = slowest.map_or(f.phase, |s| s.0);
+    if phase == Phase::TcpConnect && f.in_flight > 1 {
+        let queue = p
+            .back_log
+            .map_or_else(|| "back_log".to_string(), |b| format!("back_log={b}"));
+        ev.push(format!(
+            "{} connections to this server were being opened at once: a SYN retransmitted then may be the server's full listen queue ({queue}), not the network",
+            f.in_flight
+        ));
+    }
+    (Verdict::NetworkStall, phase)
 }
 
 /// The forged reset that ended the connection, if the evidence weighs
@@ -476,20 +509,14 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
         }
         if let Some(r) = &f.resent {
             ev.push(r.sentence());
-            if let Some((ph, d)) = slowest {
-                ev.push(format!("{ph} took {}", ms(d)));
-            }
-            return (Verdict::NetworkStall, slowest.map_or(f.phase, |s| s.0));
+            return stalled(f, p, slowest, ev);
         }
         if f.retransmits > 0 && (failed || slowest.is_some()) {
             ev.push(format!(
                 "{} TCP retransmission(s) on this connection",
                 f.retransmits
             ));
-            if let Some((ph, d)) = slowest {
-                ev.push(format!("{ph} took {}", ms(d)));
-            }
-            return (Verdict::NetworkStall, slowest.map_or(f.phase, |s| s.0));
+            return stalled(f, p, slowest, ev);
         }
     }
 

@@ -549,3 +549,38 @@ fn a_tls_alert_before_completion_names_the_side_that_refused() {
         c.evidence
     );
 }
+
+#[test]
+fn a_syn_retransmitted_among_many_opening_connections_names_the_listen_queue() {
+    let mut f = facts(
+        End::Completed,
+        Phase::Login,
+        &[
+            (Phase::TcpConnect, 1003),
+            (Phase::Login, 1),
+            (Phase::Total, 1005),
+        ],
+    );
+    f.retransmits = 1;
+    f.in_flight = 200;
+    let p = Params {
+        back_log: Some(80),
+        ..params()
+    };
+    let c = classify(&f, &p);
+    assert_eq!(c.verdict, Verdict::NetworkStall);
+    assert!(
+        c.evidence
+            .iter()
+            .any(|e| e.contains("200 connections") && e.contains("back_log=80")),
+        "{:?}",
+        c.evidence
+    );
+    f.in_flight = 1;
+    let c = classify(&f, &p);
+    assert!(
+        !c.evidence.iter().any(|e| e.contains("back_log")),
+        "{:?}",
+        c.evidence
+    );
+}

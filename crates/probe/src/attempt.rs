@@ -578,6 +578,7 @@ impl<'a> Attempt<'a> {
         facts.client_error = self.client_error.clone();
         facts.server_message = self.server_err.as_ref().map(|(e, _)| e.message_lossy());
         facts.viewpoint = Viewpoint::ClientSocket;
+        facts.in_flight = u32::try_from(self.shared.cfg.concurrency).unwrap_or(u32::MAX);
         let mut evidence = Vec::new();
         if self.shared.cfg.login_delay > Duration::ZERO && self.greeting_at.is_some() {
             evidence.push(evidence::probe::login_held_back(

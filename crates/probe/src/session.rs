@@ -66,13 +66,14 @@ pub const STATUS_QUERY: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN \
     OR Variable_name LIKE 'Connection\\_errors\\_%'";
 /// Variables that shape handshakes.
 pub const VARIABLES_QUERY: &str = "SELECT @@connect_timeout, @@wait_timeout, @@max_connections, \
-    @@max_connect_errors, @@skip_name_resolve";
-const VARIABLE_NAMES: [&str; 5] = [
+    @@max_connect_errors, @@skip_name_resolve, @@back_log";
+const VARIABLE_NAMES: [&str; 6] = [
     "connect_timeout",
     "wait_timeout",
     "max_connections",
     "max_connect_errors",
     "skip_name_resolve",
+    "back_log",
 ];
 
 impl Session {
