@@ -113,7 +113,59 @@ pub mod capture {
 
 /// What the probe did or saw on its own socket.
 pub mod probe {
+    use std::fmt::Display;
     use std::time::Duration;
+
+    /// The server reset as the connect completed.
+    pub const RESET_AT_CONNECT: &str = "the server reset the connection as it was established";
+
+    /// `--bind` failed.
+    pub fn cannot_bind(ip: impl Display, e: impl Display) -> String {
+        format!("cannot bind to {ip}: {e}")
+    }
+
+    /// The connect failed for another reason.
+    pub fn connect_failed(e: impl Display) -> String {
+        format!("connect: {e}")
+    }
+
+    /// The TLS layer failed after the handshake started.
+    pub fn tls_failed(e: impl Display) -> String {
+        format!("TLS: {e}")
+    }
+
+    /// The server aborted the TLS handshake.
+    pub fn server_tls_alert(alert: impl std::fmt::Debug) -> String {
+        format!("the server aborted the TLS handshake with alert {alert:?}")
+    }
+
+    /// The probe refused the server's TLS under its ssl-mode.
+    pub fn client_refused_tls(mode: impl std::fmt::Debug, reason: impl Display) -> String {
+        format!("TLS handshake refused by the client under --ssl-mode {mode:?}: {reason}")
+    }
+
+    /// The client's handshake machine gave up.
+    pub fn client_gave_up(e: impl Display) -> String {
+        format!("client: {e}")
+    }
+
+    /// A packet over the handshake limit.
+    pub fn oversized(len: usize, limit: usize) -> String {
+        format!("the server announced a {len}-byte packet; the handshake limit is {limit} bytes")
+    }
+
+    /// What had arrived of a packet when the read ended.
+    pub fn partial(have: usize, announced: Option<usize>, what: &str) -> String {
+        let of = announced
+            .map(|l| format!(" of a {}-byte packet", l + 4))
+            .unwrap_or_default();
+        format!("{have} byte(s){of} had arrived before {what}")
+    }
+
+    /// Bytes from the server during `--login-delay`.
+    pub fn unsolicited(n: usize) -> String {
+        format!("the server sent {n} byte(s) while the client's login was due")
+    }
 
     /// `--login-delay`.
     pub fn login_held_back(delay: Duration) -> String {

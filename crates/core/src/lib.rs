@@ -16,6 +16,7 @@
 //! machine; this crate re-exports them for the timeline.
 #![warn(missing_docs)]
 
+mod app_error;
 pub mod classify;
 pub mod evidence;
 mod json;

@@ -288,7 +288,7 @@ impl<'a> Attempt<'a> {
         let sock = sock.map_err(fail)?;
         if let Some(ip) = self.shared.cfg.bind {
             sock.bind(SocketAddr::new(ip, 0)).map_err(|e| {
-                self.evidence.push(format!("cannot bind to {ip}: {e}"));
+                self.evidence.push(evidence::probe::cannot_bind(ip, &e));
                 fail(e)
             })?;
         }
@@ -301,13 +301,12 @@ impl<'a> Attempt<'a> {
                 self.phases
                     .set(Phase::TcpConnect, self.phase_start.elapsed());
                 self.enter(Phase::Greeting);
-                self.evidence
-                    .push("the server reset the connection as it was established".into());
+                self.evidence.push(evidence::probe::RESET_AT_CONNECT.into());
                 self.errno = Some(errno_of(&e));
                 Err(End::ServerClosed { reset: true })
             }
             Ok(Err(e)) => {
-                self.evidence.push(format!("connect: {e}"));
+                self.evidence.push(evidence::probe::connect_failed(&e));
                 Err(fail(e))
             }
             Ok(Ok(s)) => {
@@ -324,11 +323,8 @@ impl<'a> Attempt<'a> {
     fn io_end(&mut self, e: &io::Error, write: bool) -> End {
         self.write_failed = write;
         if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            self.evidence.push(format!("TLS: {inner}"));
-            self.client_error = Some(AppError::client(
-                2026,
-                format!("SSL connection error: {inner}"),
-            ));
+            self.evidence.push(evidence::probe::tls_failed(inner));
+            self.client_error = Some(AppError::ssl(inner));
             return End::Malformed;
         }
         self.errno = Some(errno_of(e));
@@ -342,9 +338,8 @@ impl<'a> Attempt<'a> {
             match self.deframer.next_frame() {
                 Some(Frame::Packet(p)) => return Ok(p),
                 Some(Frame::Oversized { len, .. }) => {
-                    self.evidence.push(format!(
-                        "the server announced a {len}-byte packet; the handshake limit is {HANDSHAKE_MAX_PACKET}"
-                    ));
+                    self.evidence
+                        .push(evidence::probe::oversized(len, HANDSHAKE_MAX_PACKET));
                     return Err(End::Malformed);
                 }
                 None => {}
@@ -352,9 +347,8 @@ impl<'a> Attempt<'a> {
             if let Some(len) = self.deframer.announced_len()
                 && len > HANDSHAKE_MAX_PACKET
             {
-                self.evidence.push(format!(
-                    "the server announced a {len}-byte packet; the handshake limit is {HANDSHAKE_MAX_PACKET} bytes"
-                ));
+                self.evidence
+                    .push(evidence::probe::oversized(len, HANDSHAKE_MAX_PACKET));
                 return Err(End::Malformed);
             }
             let stream = self.stream.as_mut().expect("connected before reading");
@@ -383,13 +377,11 @@ impl<'a> Attempt<'a> {
         let header = if self.deframer.at_boundary() { 0 } else { 4 };
         let have = self.deframer.buffered() + header;
         if have > 0 {
-            let of = self
-                .deframer
-                .announced_len()
-                .map(|l| format!(" of a {}-byte packet", l + 4))
-                .unwrap_or_default();
-            self.evidence
-                .push(format!("{have} byte(s){of} had arrived before {what}"));
+            self.evidence.push(evidence::probe::partial(
+                have,
+                self.deframer.announced_len(),
+                what,
+            ));
         }
     }
 
@@ -421,7 +413,7 @@ impl<'a> Attempt<'a> {
                         return Err(End::ServerClosed { reset: false });
                     }
                     Ok(n) => {
-                        self.evidence.push(format!("the server sent {n} byte(s) while the client's login was due"));
+                        self.evidence.push(evidence::probe::unsolicited(n));
                         self.deframer.push(&buf[..n]);
                     }
                     Err(e) => return Err(self.io_end(&e, false)),
@@ -480,22 +472,16 @@ impl<'a> Attempt<'a> {
         let rustls_err = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
         match rustls_err {
             Some(rustls::Error::AlertReceived(alert)) => {
-                self.evidence.push(format!(
-                    "the server aborted the TLS handshake with alert {alert:?}"
-                ));
-                self.client_error = Some(AppError::client(
-                    2026,
-                    format!("SSL connection error: received alert {alert:?}"),
-                ));
+                self.evidence.push(evidence::probe::server_tls_alert(alert));
+                self.client_error = Some(AppError::ssl(format!("received alert {alert:?}")));
                 End::ServerClosed { reset: false }
             }
             Some(r) => {
-                self.evidence.push(format!(
-                    "TLS handshake refused by the client under --ssl-mode {:?}: {r}",
-                    self.shared.cfg.ssl_mode
+                self.evidence.push(evidence::probe::client_refused_tls(
+                    self.shared.cfg.ssl_mode,
+                    r,
                 ));
-                self.client_error =
-                    Some(AppError::client(2026, format!("SSL connection error: {r}")));
+                self.client_error = Some(AppError::ssl(r));
                 End::ClientClosed { reset: false }
             }
             None => self.io_end(e, false),
@@ -503,24 +489,22 @@ impl<'a> Attempt<'a> {
     }
 
     fn handshake_error(&mut self, e: HandshakeError) -> End {
-        let code = e.client_error_code();
-        self.evidence.push(format!("client: {e}"));
-        let message = match &e {
-            HandshakeError::ProtocolVersion(v) => {
-                format!("Protocol mismatch; server version = {v}, client version = 10")
-            }
-            HandshakeError::TlsNotOffered => {
-                "SSL connection error: SSL is required but the server doesn't support it".into()
-            }
-            HandshakeError::UnsupportedPlugin(p) => {
-                format!("Authentication plugin '{p}' cannot be loaded")
-            }
+        self.evidence.push(evidence::probe::client_gave_up(&e));
+        let mut error = match &e {
+            HandshakeError::ProtocolVersion(v) => AppError::protocol_mismatch(v),
+            HandshakeError::TlsNotOffered => AppError::tls_not_offered(),
+            HandshakeError::UnsupportedPlugin(p) => AppError::plugin_cannot_load(p),
             HandshakeError::PluginError { plugin, reason } => {
-                format!("Authentication plugin '{plugin}' reported error: {reason}")
+                AppError::plugin_error(plugin, reason)
             }
-            _ => "Malformed packet".into(),
+            _ => AppError::malformed(),
         };
-        self.client_error = Some(AppError::client(code, message));
+        // The client machine's own code, where it names one.
+        let code = e.client_error_code();
+        if code != error.code {
+            error = AppError::client(code, error.message);
+        }
+        self.client_error = Some(error);
         match e {
             HandshakeError::Malformed(_)
             | HandshakeError::Unexpected(_)

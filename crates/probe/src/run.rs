@@ -207,10 +207,7 @@ fn unresolved(shared: &Shared, id: u64, e: &SetupError) -> ConnectionRecord {
         Phase::Dns,
         shared.cfg.target(),
     );
-    f.client_error = Some(AppError::client(
-        2005,
-        format!("Unknown MySQL server host '{}'", shared.cfg.host),
-    ));
+    f.client_error = Some(AppError::unknown_host(&shared.cfg.host));
     f.viewpoint = Viewpoint::ClientSocket;
     ConnectionRecord::classified(
         id,
