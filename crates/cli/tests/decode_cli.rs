@@ -265,3 +265,32 @@ fn garbage_on_port_3306_is_decoded_without_panic_into_one_record() {
     let o = decode(&path, &["--packets"]);
     assert!(matches!(o.status.code(), Some(0 | 1)));
 }
+
+/// A router's reset toward the client, in the server's name, read from a
+/// real capture: the text output names the verdict, the signals behind it
+/// and the advice; the JSON record gives the party and what the client
+/// logged.
+#[test]
+fn a_reset_forged_by_a_router_is_shown_with_its_signals_and_advice() {
+    let name = "net-reject-idle-to-client-client";
+    let path = fixture(&format!("{name}.pcap"));
+    let port = port_of(name);
+    let text = decode(&path, &["--port", &port, "--wait-timeout", "3s"]);
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(out.contains("middlebox_reset"), "{out}");
+    assert!(out.contains("TTL 64"), "{out}");
+    assert!(
+        out.contains("firewall, NAT, load balancer"),
+        "the advice: {out}"
+    );
+    let json = decode(
+        &path,
+        &["--port", &port, "--wait-timeout", "3s", "--format", "jsonl"],
+    );
+    let recs = records(&json);
+    let r = recs.iter().find(|r| r["type"] == "connection").unwrap();
+    assert_eq!(r["verdict"], "middlebox_reset");
+    assert_eq!(r["party"], "network");
+    assert_eq!(r["app_error"]["code"], 2006);
+    assert_eq!(recs.last().unwrap()["verdicts"]["middlebox_reset"], 1);
+}
