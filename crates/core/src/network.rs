@@ -69,6 +69,15 @@ impl HandshakePacket {
             Self::ClientSegments => "the client's handshake data",
         }
     }
+
+    /// Who waited for it.
+    pub fn waiter(self) -> &'static str {
+        match self {
+            Self::Greeting | Self::Answer => "the client",
+            Self::Login | Self::AuthData | Self::ClientSegments => "the server",
+            Self::Tls => "the peer",
+        }
+    }
 }
 
 /// Handshake data retransmitted because its first copy did not arrive
@@ -90,10 +99,11 @@ impl Resent {
     pub fn sentence(&self) -> String {
         match self.delay {
             Some(d) => format!(
-                "{} was retransmitted {:.2} s after its first copy ({} retransmission(s), the first copy was never acknowledged): the peer waited at least that long",
+                "{} was retransmitted {:.2} s after its first copy ({} retransmission(s), the first copy was never acknowledged): {} waited at least that long",
                 self.packet.name(),
                 d.as_secs_f64(),
-                self.copies
+                self.copies,
+                self.packet.waiter()
             ),
             None => format!(
                 "{} was retransmitted ({} segment(s), TCP_INFO): its first copy was not acknowledged within one RTO (200 ms or more)",
@@ -138,24 +148,25 @@ impl Unseen {
     /// The evidence sentence.
     pub fn sentence(&self) -> String {
         let how = if self.reset { "RST" } else { "FIN" };
-        let start = if self.nothing_seen {
-            "ISN+1"
+        let position = if self.nothing_seen {
+            format!("has sequence number ISN+1+{}", self.bytes)
         } else {
-            "the last byte seen"
+            format!(
+                "comes {} byte(s) after the last one captured from it",
+                self.bytes
+            )
         };
         if self.acked {
             format!(
-                "the {}'s {how} has sequence number {start}+{}: it had sent {} byte(s) this capture never saw, and the {} acknowledged them: the tap missed them (capture loss), the network did not lose them",
+                "the {}'s {how} {position}: it had sent {} byte(s) this capture never saw, and the {} acknowledged them: the tap missed them (capture loss), the network did not lose them",
                 self.sender.name(),
-                self.bytes,
                 self.bytes,
                 self.sender.peer().name()
             )
         } else {
             format!(
-                "the {}'s {how} has sequence number {start}+{}: it had sent {} byte(s) that never arrived here and that the {} never acknowledged: lost on the way, not a slow {}",
+                "the {}'s {how} {position}: it had sent {} byte(s) that never arrived here and that the {} never acknowledged: lost on the way, not a slow {}",
                 self.sender.name(),
-                self.bytes,
                 self.bytes,
                 self.sender.peer().name(),
                 self.sender.name()
