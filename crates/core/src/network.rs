@@ -218,8 +218,8 @@ pub struct ResetSignals {
     pub ttl: Option<(u8, u8)>,
     /// Both SYNs negotiated TCP timestamps.
     pub timestamps_negotiated: bool,
-    /// The RST lacks the timestamp option that every other packet of its
-    /// sender carries.
+    /// The RST lacks the timestamp option both SYNs negotiated (a stack
+    /// that negotiated it puts it on every segment, RFC 7323).
     pub no_timestamp: bool,
     /// The RST's sequence number is outside anything its sender had
     /// reached or its peer had acknowledged (offset from the nearest).
@@ -273,7 +273,7 @@ impl ResetSignals {
         }
         if self.no_timestamp {
             parts.push(format!(
-                "the RST lacks the TCP timestamp every other packet of the {} carries",
+                "the RST lacks the TCP timestamp the {}'s SYN negotiated",
                 self.sender.name()
             ));
         }
@@ -301,7 +301,7 @@ impl ResetSignals {
     pub fn kernel_reply_sentence(&self) -> Option<String> {
         (self.no_timestamp && !self.forged()).then(|| {
             format!(
-                "the {s}'s RST lacks the timestamp its other packets carry: its kernel answered for a socket it no longer had, and the {s} had not closed it before: the socket was aborted silently (a RST it received in the {p}'s name from a device in between, or a restart); a capture at the {s} tells which",
+                "the {s}'s RST lacks the timestamp its SYN negotiated: its kernel answered for a socket it no longer had, and the {s} had not closed it before: the socket was aborted silently (a RST it received in the {p}'s name from a device in between, or a restart); a capture at the {s} tells which",
                 s = self.sender.name(),
                 p = self.sender.peer().name()
             )

@@ -19,8 +19,12 @@ pub(crate) fn after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
-/// Handshake packets remembered per direction (first copies).
-const LEDGER: usize = 8;
+/// Handshake packets remembered per direction (first copies): a lone
+/// handshake packet is resent while it is the last one its sender sent, so
+/// the last two cover it, inline (a connection's state is allocated once).
+const LEDGER: usize = 2;
+/// Holes remembered per direction.
+const HOLES: usize = 8;
 /// A copy of a handshake packet this soon after the first is the same
 /// packet captured twice.
 const CAPTURE_DUPLICATE: Duration = Duration::from_millis(1);
@@ -56,6 +60,18 @@ struct FirstRst {
     peer_ack: Option<u32>,
 }
 
+/// What few connections need.
+#[derive(Debug, Clone, Default)]
+struct Rare {
+    first_rst: Option<FirstRst>,
+    /// First time it sent a packet that looks like its own after its RST.
+    kept_sending: Option<Duration>,
+    resend: Option<Resend>,
+    /// Sequence ranges this end jumped over (its next segment started past
+    /// its edge) that no later segment filled: bytes the capture never saw.
+    holes: Vec<(u32, u32)>,
+}
+
 /// One end's packets.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Sender {
@@ -71,23 +87,16 @@ pub(crate) struct Sender {
     /// differed.
     ttl: Option<u8>,
     ttl_mixed: bool,
-    /// Its packets other than SYNs and RSTs, with and without timestamps.
-    with_ts: u32,
-    without_ts: u32,
-    first_rst: Option<FirstRst>,
-    /// First time it sent a packet that looks like its own after its RST.
-    kept_sending: Option<Duration>,
-    ledger: Vec<FirstCopy>,
-    resend: Option<Resend>,
+    ledger: [Option<FirstCopy>; LEDGER],
+    /// Resets, retransmissions and holes: rare, so boxed on demand (a
+    /// connection's state is touched by every packet; small stays in cache).
+    rare: Option<Box<Rare>>,
     /// Retransmissions whose original had been acknowledged (or was
     /// reported by a D-SACK as a duplicate).
     pub(crate) spurious: u32,
     /// Its first FIN or RST: the sequence number after its payload, the
     /// edge before it, and whether it was a RST.
     close: Option<(u32, u32, bool)>,
-    /// Sequence ranges this end jumped over (its next segment started past
-    /// its edge) that no later segment filled: bytes the capture never saw.
-    holes: Vec<(u32, u32)>,
     /// A segment of this end was cut by the snaplen: its lengths, and so
     /// its sequence space, are not known from the capture.
     truncated: bool,
@@ -95,9 +104,11 @@ pub(crate) struct Sender {
 
 impl Sender {
     /// Before any other use of `seg`, sent by this end.
+    #[inline]
     pub(crate) fn on_sent(&mut self, seg: &Segment<'_>, at: Duration) {
         let f = seg.flags;
-        let ts = !seg.options.is_empty() && has_timestamp(seg.options);
+        // Read only where it tells something: a SYN's offer, a RST's lack.
+        let ts = || !seg.options.is_empty() && has_timestamp(seg.options);
         self.truncated |= seg.truncated;
         if (f.fin || f.rst)
             && self.close.is_none()
@@ -111,13 +122,15 @@ impl Sender {
         }
         if f.syn {
             self.isn.get_or_insert(seg.seq);
-            self.syn_timestamp = ts;
+            self.syn_timestamp = ts();
             self.edge.get_or_insert(seg.seq.wrapping_add(1));
         }
         if f.rst {
-            match self.first_rst {
+            let (ttl, offered, ts) = (self.ttl, self.syn_timestamp, ts());
+            let rare = self.rare.get_or_insert_with(Box::default);
+            match rare.first_rst {
                 None => {
-                    self.first_rst = Some(FirstRst {
+                    rare.first_rst = Some(FirstRst {
                         at,
                         ttl: seg.ttl,
                         timestamp: ts,
@@ -126,19 +139,21 @@ impl Sender {
                     });
                 }
                 // A later RST that looks more like this end than its first.
-                Some(r) if self.kept_sending.is_none() => {
-                    let usual_ttl = self.ttl == Some(seg.ttl) && r.ttl != seg.ttl;
-                    let usual_ts = ts && !r.timestamp && self.with_ts > 0;
+                Some(r) if rare.kept_sending.is_none() => {
+                    let usual_ttl = ttl == Some(seg.ttl) && r.ttl != seg.ttl;
+                    let usual_ts = ts && !r.timestamp && offered;
                     if usual_ttl || usual_ts {
-                        self.kept_sending = Some(at.saturating_sub(r.at));
+                        rare.kept_sending = Some(at.saturating_sub(r.at));
                     }
                 }
                 Some(_) => {}
             }
             return;
         }
-        if let Some(r) = self.first_rst {
-            self.kept_sending.get_or_insert(at.saturating_sub(r.at));
+        if let Some(rare) = self.rare.as_mut()
+            && let Some(r) = rare.first_rst
+        {
+            rare.kept_sending.get_or_insert(at.saturating_sub(r.at));
             return;
         }
         match self.ttl {
@@ -146,27 +161,22 @@ impl Sender {
             Some(t) if t != seg.ttl => self.ttl_mixed = true,
             _ => {}
         }
-        if !f.syn {
-            if ts {
-                self.with_ts += 1;
-            } else {
-                self.without_ts += 1;
-            }
-        }
         let start = seg.seq.wrapping_add(u32::from(f.syn));
         let end = start
             .wrapping_add(seg.payload.len() as u32)
             .wrapping_add(u32::from(f.fin));
         if let Some(e) = self.edge {
-            if !f.syn
-                && after(start, e)
-                && start.wrapping_sub(e) < PLAUSIBLE
-                && self.holes.len() < LEDGER
+            if !f.syn && after(start, e) && start.wrapping_sub(e) < PLAUSIBLE {
+                let holes = &mut self.rare.get_or_insert_with(Box::default).holes;
+                if holes.len() < HOLES {
+                    holes.push((e, start));
+                }
+            } else if (!seg.payload.is_empty() || f.fin)
+                && let Some(rare) = self.rare.as_mut()
+                && !rare.holes.is_empty()
             {
-                self.holes.push((e, start));
-            } else if (!seg.payload.is_empty() || f.fin) && !self.holes.is_empty() {
                 // Late or resent bytes fill what they cover.
-                self.holes
+                rare.holes
                     .retain(|&(a, b)| after(start, a) || after(b, end));
             }
         }
@@ -178,12 +188,16 @@ impl Sender {
     /// The peer's ACK `seg` for this end's bytes: SACK blocks below the
     /// cumulative ACK (D-SACK, RFC 2883) report a duplicate, so this end's
     /// last retransmission was spurious.
+    #[inline]
     pub(crate) fn on_acked_by_peer(&mut self, seg: &Segment<'_>) {
         let ack = seg.ack;
         if self.peer_ack.is_none_or(|a| after(ack, a)) {
             self.peer_ack = Some(ack);
         }
-        let Some(r) = self.resend.as_mut() else {
+        let Some(rare) = self.rare.as_mut() else {
+            return;
+        };
+        let Some(r) = rare.resend.as_mut() else {
             return;
         };
         let Some((start, end)) = r.watch else { return };
@@ -199,7 +213,7 @@ impl Sender {
             r.copies = r.copies.saturating_sub(1);
             self.spurious += 1;
             if r.copies == 0 {
-                self.resend = None;
+                rare.resend = None;
             }
         }
     }
@@ -213,10 +227,14 @@ impl Sender {
         at: Duration,
         packet: Option<HandshakePacket>,
     ) {
-        if let Some(packet) = packet
-            && self.ledger.len() < LEDGER
-        {
-            self.ledger.push(FirstCopy {
+        if let Some(packet) = packet {
+            // A free slot, else the older entry.
+            let slot = match &self.ledger {
+                [None, _] => 0,
+                [Some(_), None] => 1,
+                [Some(a), Some(b)] => usize::from(b.at < a.at),
+            };
+            self.ledger[slot] = Some(FirstCopy {
                 start,
                 end,
                 at,
@@ -239,7 +257,9 @@ impl Sender {
         let Some(first) = self
             .ledger
             .iter()
+            .flatten()
             .find(|c| !after(c.start, start) && after(c.end, start))
+            .copied()
         else {
             return Some(false);
         };
@@ -250,7 +270,8 @@ impl Sender {
             // port that copies both ways).
             return None;
         }
-        match self.resend.as_mut() {
+        let rare = self.rare.get_or_insert_with(Box::default);
+        match rare.resend.as_mut() {
             Some(r) if r.packet == first.packet => {
                 r.last_at = at;
                 r.copies += 1;
@@ -258,7 +279,7 @@ impl Sender {
             }
             Some(_) => {}
             None => {
-                self.resend = Some(Resend {
+                rare.resend = Some(Resend {
                     packet: first.packet,
                     first_at: first.at,
                     last_at: at,
@@ -273,7 +294,7 @@ impl Sender {
     /// The handshake packet this end sent again because its first copy
     /// did not arrive.
     pub(crate) fn resent_packet(&self) -> Option<Resent> {
-        let r = self.resend?;
+        let r = self.rare.as_ref()?.resend?;
         Some(Resent {
             packet: r.packet,
             delay: Some(r.last_at.saturating_sub(r.first_at)),
@@ -313,8 +334,9 @@ impl Sender {
             0
         };
         let jumped: u32 = self
-            .holes
+            .rare
             .iter()
+            .flat_map(|r| &r.holes)
             .filter(|&&(_, b)| !after(b, ack))
             .map(|&(a, b)| b.wrapping_sub(a))
             .sum();
@@ -323,12 +345,15 @@ impl Sender {
 
     /// The signals of its first RST, if it sent one.
     pub(crate) fn reset_signals(&self, side: Side, negotiated: bool) -> Option<ResetSignals> {
-        let r = self.first_rst?;
+        let rare = self.rare.as_ref()?;
+        let r = rare.first_rst?;
         let ttl = match self.ttl {
             Some(usual) if !self.ttl_mixed && usual != r.ttl => Some((r.ttl, usual)),
             _ => None,
         };
-        let no_timestamp = negotiated && !r.timestamp && self.with_ts > 0 && self.without_ts == 0;
+        // A stack that negotiated timestamps sends them on every segment,
+        // its RSTs included (RFC 7323; Linux does on a socket's own RST).
+        let no_timestamp = negotiated && !r.timestamp;
         // Below what this end had already sent and what its peer had
         // acknowledged: no stack of this end would use that number.
         let seq_off = match (self.edge, r.peer_ack) {
@@ -341,7 +366,7 @@ impl Sender {
         .filter(|off| off.unsigned_abs() < u64::from(PLAUSIBLE));
         Some(ResetSignals {
             sender: side,
-            kept_sending: self.kept_sending,
+            kept_sending: rare.kept_sending,
             ttl,
             timestamps_negotiated: negotiated,
             no_timestamp,

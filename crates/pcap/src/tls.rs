@@ -31,6 +31,16 @@ pub(crate) struct TlsSeen {
 }
 
 impl TlsSeen {
+    /// Nothing seen.
+    pub(crate) const NONE: Self = Self {
+        records: [0; 2],
+        client_app: 0,
+        encrypted_flight: false,
+        login: None,
+        answer: None,
+        alert: None,
+    };
+
     pub(crate) fn on_record(&mut self, d: usize, rec: &TlsRecord, here: At) {
         self.records[d] += 1;
         match (d, rec.content_type) {

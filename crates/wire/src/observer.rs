@@ -306,7 +306,9 @@ impl Default for Observer {
 
 impl Observer {
     /// A fresh observer for a connection seen from its start (or not: it
-    /// notices a missing greeting by itself).
+    /// notices a missing greeting by itself). Inlined, so that a boxed one
+    /// is built in place (one per connection).
+    #[inline]
     pub fn new(cfg: ObserverConfig) -> Self {
         Self {
             cfg,

@@ -77,8 +77,8 @@ pub struct Track {
     /// The sequence number after the server's answer that completed the
     /// handshake.
     answer_end: Option<u32>,
-    /// The TLS record headers after the SSLRequest.
-    tls_seen: TlsSeen,
+    /// The TLS record headers after the SSLRequest (TLS connections only).
+    tls_records: Option<Box<TlsSeen>>,
 }
 
 fn idx(d: Direction) -> usize {
@@ -194,7 +194,8 @@ impl Track {
     /// The handshake packet new data from direction `d` belongs to, judged
     /// before the observer decodes it.
     fn handshake_packet(&self, d: usize) -> Option<HandshakePacket> {
-        if self.done.is_some() || self.tls_seen.complete() || self.rst.iter().any(Option::is_some) {
+        if self.done.is_some() || self.tls_seen().complete() || self.rst.iter().any(Option::is_some)
+        {
             return None;
         }
         match (d, self.greeting.is_some(), self.first_client.is_some()) {
@@ -210,6 +211,11 @@ impl Track {
             (0, true, true) => Some(HandshakePacket::AuthData),
             _ => None,
         }
+    }
+
+    /// The TLS record headers seen (none outside TLS).
+    fn tls_seen(&self) -> &TlsSeen {
+        self.tls_records.as_deref().unwrap_or(&TlsSeen::NONE)
     }
 
     /// The shift of the windows direction `d` advertises: known once both
@@ -282,7 +288,11 @@ impl Track {
                 milestone: Milestone::TlsRecord(rec),
             } => {
                 self.mysql = true;
-                self.tls_seen.on_record(idx(*dir), rec, (*at, frame));
+                self.tls_records.get_or_insert_with(Box::default).on_record(
+                    idx(*dir),
+                    rec,
+                    (*at, frame),
+                );
             }
             ObserverEvent::Milestone { at, milestone, .. } => {
                 // Milestones come from decoded packets (in milestones-only

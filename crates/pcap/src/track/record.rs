@@ -44,7 +44,7 @@ impl Track {
             Phase::Greeting
         } else if self.first_client.is_none() {
             Phase::ClientReply
-        } else if self.ssl && self.login.is_none() && self.tls_seen.login().is_none() {
+        } else if self.ssl && self.login.is_none() && self.tls_seen().login().is_none() {
             Phase::Tls
         } else if self.first_answer.is_none() {
             Phase::Login
@@ -60,7 +60,7 @@ impl Track {
             Phase::Greeting => self.established.or(self.synack).or(self.first).map(|a| a.0),
             Phase::ClientReply => self.greeting.map(|a| a.0),
             Phase::Tls => self.first_client.map(|a| a.0),
-            Phase::Login => self.login.or(self.tls_seen.login()).map(|a| a.0),
+            Phase::Login => self.login.or(self.tls_seen().login()).map(|a| a.0),
             Phase::Auth => self.first_answer.map(|a| a.0),
             _ => None,
         }
@@ -107,14 +107,14 @@ impl Track {
             self.login.map(|a| a.0),
             self.first_answer.map(|a| a.0),
         );
-        if let Some(login) = self.tls_seen.login() {
+        if let Some(login) = self.tls_seen().login() {
             // Under TLS, from the record headers: the SSLRequest to the
             // record that carried the login, then to the server's answer.
             set(Phase::Tls, self.first_client.map(|a| a.0), Some(login.0));
             set(
                 Phase::Login,
                 Some(login.0),
-                self.tls_seen.answer().map(|a| a.0),
+                self.tls_seen().answer().map(|a| a.0),
             );
         }
         if self.answers > 1 {
@@ -210,13 +210,13 @@ impl Track {
     /// unseen and missed bytes, the first RST's signals.
     fn network_facts(&self, facts: &mut Facts, ep: Endpoint, close: Option<(usize, At, bool)>) {
         facts.loopback = ep.server.ip().is_loopback();
-        facts.tls_alert = self.tls_seen.alert().map(|(d, _, body)| TlsAlert {
+        facts.tls_alert = self.tls_seen().alert().map(|(d, _, body)| TlsAlert {
             sender: side(d),
             description: body.map(|(_, desc)| desc),
         });
         facts.tls_unfinished = self.tls.is_some()
-            && self.tls_seen.seen()
-            && !self.tls_seen.complete()
+            && self.tls_seen().seen()
+            && !self.tls_seen().complete()
             && close.is_some();
         facts.resent = self
             .senders
@@ -395,7 +395,7 @@ impl Track {
                 let phase = self.reached();
                 if self.tls.is_some() {
                     ev.push(capture::ENCRYPTED.into());
-                    if let Some((d, at, _)) = self.tls_seen.alert() {
+                    if let Some((d, at, _)) = self.tls_seen().alert() {
                         // The alert decided; the close says how it ended.
                         let end = match close {
                             Some((1, _, reset)) => End::ServerClosed { reset },
@@ -412,13 +412,13 @@ impl Track {
                         .and_then(|(cat, _)| self.last_data[0].map(|c| cat.saturating_sub(c)));
                     // With record headers, the server's answer to the
                     // login; without (a gap), data both ways.
-                    let exchanged = if self.tls_seen.seen() {
-                        self.tls_seen.complete()
+                    let exchanged = if self.tls_seen().seen() {
+                        self.tls_seen().complete()
                     } else {
                         self.encrypted_segments.iter().all(|n| *n >= 2)
                     };
                     if exchanged && after_client.is_none_or(|q| q < Duration::from_millis(100)) {
-                        let phase = if self.tls_seen.complete() {
+                        let phase = if self.tls_seen().complete() {
                             Phase::Login
                         } else {
                             Phase::Tls
