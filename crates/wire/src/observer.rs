@@ -306,9 +306,7 @@ impl Default for Observer {
 
 impl Observer {
     /// A fresh observer for a connection seen from its start (or not: it
-    /// notices a missing greeting by itself). Inlined, so that a boxed one
-    /// is built in place (one per connection).
-    #[inline]
+    /// notices a missing greeting by itself).
     pub fn new(cfg: ObserverConfig) -> Self {
         Self {
             cfg,

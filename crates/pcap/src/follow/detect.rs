@@ -34,7 +34,6 @@ pub fn looks_like_greeting(p: &[u8]) -> bool {
 
 impl Conn {
     /// Decides the endpoints (once) and whether to decode, from `seg`.
-    #[inline]
     pub(super) fn identify(
         &mut self,
         seg: &Segment<'_>,

@@ -464,7 +464,6 @@ impl Follower {
     /// a close (ports come back within the linger at high rates), or with
     /// a new initial sequence number (a retransmitted SYN keeps its own);
     /// the old one is reported as it stands.
-    #[inline]
     fn lookup<'c>(
         conns: &'c mut HashMap<FlowKey, Conn, FlowHash>,
         next_id: &mut ConnId,

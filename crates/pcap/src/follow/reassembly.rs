@@ -116,7 +116,6 @@ impl Conn {
     /// Segment `seg` of direction `d`: its ACK first (a hole in the other
     /// direction that the receiver acknowledged will not fill), then its
     /// bytes in order, then its FIN's sequence number.
-    #[inline]
     pub(super) fn reassemble(
         &mut self,
         d: usize,
