@@ -47,17 +47,8 @@ cargo build --quiet --release -p handshake-probe
 hp=$PWD/target/release/handshake-probe
 names=()
 : > "$tmp/expected.tsv"; : > "$tmp/ports.tsv"; : > "$tmp/table.md"
-expect() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >> "$tmp/expected.tsv"; }
-expect_from_probe() { # NAME CONNECT_TIMEOUT WAIT_TIMEOUT JSONL
-  python3 - "$@" >> "$tmp/expected.tsv" <<'PY'
-import json, sys
-name, ct, wt, path = sys.argv[1:5]
-for line in open(path):
-    r = json.loads(line)
-    if r["type"] == "connection" and r.get("client"):
-        print(f"{name}\tclient={r['client']}\t{r['verdict']}\t{ct}\t{wt}")
-PY
-}
+EXPECTED=$tmp/expected.tsv
+. scripts/lib/expect.sh
 
 # --- Through a router. connect_timeout=2, wait_timeout=3.
 netns_up hsph 10.79

@@ -3,6 +3,7 @@
 # Called by record-fixtures.sh: record-netfaults.sh OUT EXPECTED PORTS TABLE
 #
 #   hsp-cl (10.77.1.2) --veth-- hsp-rt (router) --veth-- hsp-sv (10.77.2.2, mariadbd)
+#   (scripts/lib/netns.sh)
 #
 # The kernel here has no sch_netem, so faults are iptables rules in the
 # router's FORWARD chain: random loss (-m statistic), and blackholes (DROP
@@ -17,34 +18,14 @@ out=$1 expected=$2 ports=$3 table=$4
 command -v iptables >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null
 hp=$PWD/target/release/handshake-probe
 tmp=$(mktemp -d /tmp/hsp-netfaults-XXXXXX)
-pids=()
+. scripts/lib/netns.sh
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.5
-  for n in hsp-cl hsp-rt hsp-sv; do ip netns del "$n" 2>/dev/null || true; done
+  netns_down
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-for n in hsp-cl hsp-rt hsp-sv; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; done
-ip link add hsp-cl0 type veth peer name hsp-rtc
-ip link add hsp-sv0 type veth peer name hsp-rts
-ip link set hsp-cl0 netns hsp-cl; ip link set hsp-rtc netns hsp-rt
-ip link set hsp-sv0 netns hsp-sv; ip link set hsp-rts netns hsp-rt
-ip -n hsp-cl addr add 10.77.1.2/24 dev hsp-cl0; ip -n hsp-rt addr add 10.77.1.1/24 dev hsp-rtc
-ip -n hsp-sv addr add 10.77.2.2/24 dev hsp-sv0; ip -n hsp-rt addr add 10.77.2.1/24 dev hsp-rts
-for n in hsp-cl hsp-rt hsp-sv; do ip -n "$n" link set lo up; done
-ip -n hsp-cl link set hsp-cl0 up; ip -n hsp-sv link set hsp-sv0 up
-ip -n hsp-rt link set hsp-rtc up; ip -n hsp-rt link set hsp-rts up
-ip -n hsp-cl route add default via 10.77.1.1
-ip -n hsp-sv route add default via 10.77.2.1
-ip netns exec hsp-rt sysctl -qw net.ipv4.ip_forward=1
-
-mariadb-install-db --no-defaults --datadir="$tmp/data" --auth-root-authentication-method=normal --skip-test-db --user=root >/dev/null
-ip netns exec hsp-sv /usr/sbin/mariadbd --no-defaults --datadir="$tmp/data" --socket="$tmp/sock" --port=3306 \
-  --bind-address=10.77.2.2 --user=root --skip-name-resolve --skip-log-bin --connect-timeout=2 \
-  --innodb-buffer-pool-size=16M --log-error="$tmp/error.log" --pid-file="$tmp/pid" </dev/null >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 150); do mariadb --no-defaults --socket="$tmp/sock" -uroot -e 'select 1' >/dev/null 2>&1 && break; sleep 0.2; done
+netns_up hsp 10.77
+netns_mariadbd "$tmp" --connect-timeout=2
 mariadb --no-defaults --socket="$tmp/sock" -uroot -e \
   "CREATE USER hsp_native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-secret'); GRANT ALL ON *.* TO hsp_native@'%';"
 ip netns exec hsp-cl python3 -c "import socket; socket.create_connection(('10.77.2.2', 3306), 3).close()"
@@ -62,9 +43,9 @@ GREETING_RULE=(FORWARD -p tcp -d 10.77.1.2 --sport 3306 -m length --length 100:6
 # from the client's kernel alone, found the server slow.
 netrun() {
   local name=$1 desc=$2 server_expect=$3 client_extra=$4; shift 4
-  ip netns exec hsp-cl tcpdump -i hsp-cl0 -U -s 0 -w "$out/$name-client.pcap" tcp port 3306 2>/dev/null &
+  ip netns exec hsp-cl tcpdump -i "$NS_IFACE_CL" -U -s 0 -w "$out/$name-client.pcap" tcp port 3306 2>/dev/null &
   local t1=$!
-  ip netns exec hsp-sv tcpdump -i hsp-sv0 -U -s 0 -w "$out/$name-server.pcap" tcp port 3306 2>/dev/null &
+  ip netns exec hsp-sv tcpdump -i "$NS_IFACE_SV" -U -s 0 -w "$out/$name-server.pcap" tcp port 3306 2>/dev/null &
   local t2=$!
   sleep 1
   eval "$setup"

@@ -18,46 +18,17 @@ done
 [ "$(id -u)" = 0 ] || { echo "test-netns: network namespaces need root" >&2; exit 1; }
 hp=$PWD/target/debug/handshake-probe
 [ -x "$hp" ] || cargo build -q -p handshake-probe
-id=$$
-cl=hspt$id-cl rt=hspt$id-rt sv=hspt$id-sv
+. scripts/lib/netns.sh
 tmp=$(mktemp -d /tmp/hsp-netns-XXXXXX)
-pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  done
-  for n in "$cl" "$rt" "$sv"; do ip netns del "$n" 2>/dev/null || true; done
+  netns_down
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-for n in "$cl" "$rt" "$sv"; do ip netns add "$n"; done
-ip link add "hc$id" type veth peer name "hrc$id"
-ip link add "hs$id" type veth peer name "hrs$id"
-ip link set "hc$id" netns "$cl"; ip link set "hrc$id" netns "$rt"
-ip link set "hs$id" netns "$sv"; ip link set "hrs$id" netns "$rt"
-ip -n "$cl" addr add 10.78.1.2/24 dev "hc$id"; ip -n "$rt" addr add 10.78.1.1/24 dev "hrc$id"
-ip -n "$sv" addr add 10.78.2.2/24 dev "hs$id"; ip -n "$rt" addr add 10.78.2.1/24 dev "hrs$id"
-for n in "$cl" "$rt" "$sv"; do ip -n "$n" link set lo up; done
-ip -n "$cl" link set "hc$id" up; ip -n "$sv" link set "hs$id" up
-ip -n "$rt" link set "hrc$id" up; ip -n "$rt" link set "hrs$id" up
-ip -n "$cl" route add default via 10.78.1.1
-ip -n "$sv" route add default via 10.78.2.1
-ip netns exec "$rt" sysctl -qw net.ipv4.ip_forward=1
-
-mkdir -p "$tmp/tmp"
-TMPDIR="$tmp/tmp" mariadb-install-db --no-defaults --datadir="$tmp/data" \
-  --auth-root-authentication-method=normal --skip-test-db --user=root >"$tmp/install.log" 2>&1 \
-  || { cat "$tmp/install.log" >&2; exit 1; }
-ip netns exec "$sv" /usr/sbin/mariadbd --no-defaults --datadir="$tmp/data" --socket="$tmp/sock" \
-  --tmpdir="$tmp/tmp" --port=3306 --bind-address=10.78.2.2 --user=root --skip-name-resolve \
-  --skip-log-bin --connect-timeout=2 --innodb-buffer-pool-size=16M --log-error="$tmp/error.log" \
-  --pid-file="$tmp/pid" </dev/null >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 150); do
-  mariadb --no-defaults --socket="$tmp/sock" -uroot -e 'select 1' >/dev/null 2>&1 && break
-  sleep 0.2
-done
+# Names of their own (a PID suffix), so that a concurrent run does not meet them.
+netns_up "ht$(($$ % 1000))" 10.78
+netns_mariadbd "$tmp" --connect-timeout=2
+cl=$NS_CL rt=$NS_RT
 mariadb --no-defaults --socket="$tmp/sock" -uroot -e \
   "CREATE USER hsp_native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-secret');" \
   || { cat "$tmp/error.log" >&2; exit 1; }

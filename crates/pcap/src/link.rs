@@ -222,6 +222,11 @@ fn window_scale(options: &[u8]) -> Option<u8> {
     }
 }
 
+/// `a` is after `b` in TCP sequence space (RFC 1982 serial arithmetic).
+pub(crate) fn seq_after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
 /// Whether TCP `options` carry the timestamp option (kind 8). Linux puts
 /// it first after two NOPs on every segment of a connection that
 /// negotiated it, which is checked before the general walk.

@@ -12,12 +12,7 @@ use std::time::Duration;
 
 use hsp_core::network::{HandshakePacket, Resent, ResetSignals, Side, Unseen};
 
-use crate::link::{Segment, has_timestamp, sack_blocks};
-
-/// `a` is after `b` in sequence space.
-pub(crate) fn after(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
-}
+use crate::link::{Segment, has_timestamp, sack_blocks, seq_after as after};
 
 /// Handshake packets remembered per direction (first copies): a lone
 /// handshake packet is resent while it is the last one its sender sent, so

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hsp_wire::observer::{Direction, Observer, ObserverConfig, ObserverEvent};
 
-use crate::link::Segment;
+use crate::link::{Segment, seq_after as after};
 use crate::track::Track;
 
 mod detect;
@@ -189,10 +189,6 @@ impl FlowHash {
     }
 }
 
-/// `a` is after `b` in sequence space.
-fn after(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
-}
 
 /// Index 0 is the client's direction, 1 the server's.
 fn direction(d: usize) -> Direction {

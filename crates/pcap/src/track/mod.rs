@@ -14,7 +14,8 @@ use hsp_wire::observer::{Direction, Milestone, Notice, ObserverEvent};
 use hsp_wire::packets::Packet;
 
 use crate::link::Segment;
-use crate::sender::{Sender, after};
+use crate::link::seq_after as after;
+use crate::sender::Sender;
 use crate::tls::TlsSeen;
 
 mod record;
