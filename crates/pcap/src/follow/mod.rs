@@ -189,7 +189,6 @@ impl FlowHash {
     }
 }
 
-
 /// Index 0 is the client's direction, 1 the server's.
 fn direction(d: usize) -> Direction {
     if d == 0 {
