@@ -173,6 +173,14 @@ mv "$tmp/expected.tsv" "$out/expected-verdicts.tsv"
   echo "\`expected-verdicts.tsv\` holds the verdict each connection must get (capture, key, verdict, connect_timeout and"
   echo "wait_timeout in seconds for the rules, 0 for unknown); where handshake-probe drove the client, its own records give them."
   echo
+  echo 'The captures after `net-greeting-blackhole-long-server.pcap` are the hard cases of the verdict rules, recorded by'
+  echo '`scripts/record-hardcases.sh` (run by record-fixtures.sh at its end, or alone) from the same MariaDB'
+  echo 'build: through a router namespace (10.79.x; iptables in the router drops or rejects, captured at both ends at once),'
+  echo 'and on loopback (PHP 8.2 mysqlnd, prometheus-mysqld-exporter'\''s Go driver, raw Python sockets, TLS with throwaway'
+  echo 'CAs). `quit-lost.pcap` is `cli-native-query.pcap` with its COM_QUIT frame removed by `editcap`: a capture that lost'
+  echo 'a packet the peer acknowledged. The `net-loss` lines of `expected-verdicts.tsv` were pinned one by one after review'
+  echo '(see the comment there); a fresh recording gets the probe'\''s verdict or network_stall for them.'
+  echo
   echo "| file | how it was made |"
   echo "| --- | --- |"
   cat "$tmp/table.md"
