@@ -163,8 +163,9 @@ pub struct Facts {
     pub tls_unfinished: bool,
     /// Where these facts were seen from.
     pub viewpoint: Viewpoint,
-    /// Connections to the same server the driver was opening at once (the
-    /// probe's concurrency); 0 when unknown.
+    /// Connections to the same server being opened at about the same time
+    /// (the probe's concurrency; in a capture, first SYNs to that server in
+    /// the second up to this one's), this one included; 0 when unknown.
     pub in_flight: u32,
 }
 
@@ -297,6 +298,11 @@ pub fn classify(f: &Facts, p: &Params) -> Classification {
     }
 }
 
+/// Connections opened at once that can fill a listen queue whose length is
+/// unknown (MariaDB's smallest autosized `back_log` is 80; Linux caps it
+/// at `net.core.somaxconn`).
+const LISTEN_BURST: u32 = 64;
+
 /// `network_stall` in the slowest phase (else the one in progress). A SYN
 /// retransmitted while many connections to the server were being opened
 /// may be its full listen queue rather than the network: the evidence
@@ -311,12 +317,15 @@ fn stalled(
         ev.push(format!("{ph} took {}", ms(d)));
     }
     let phase = slowest.map_or(f.phase, |s| s.0);
-    if phase == Phase::TcpConnect && f.in_flight > 1 {
+    // The queue overflows only when more connections arrive than it holds
+    // before the server accepts them.
+    let burst = p.back_log.unwrap_or(LISTEN_BURST);
+    if phase == Phase::TcpConnect && f.in_flight >= burst {
         let queue = p
             .back_log
             .map_or_else(|| "back_log".to_string(), |b| format!("back_log={b}"));
         ev.push(format!(
-            "{} connections to this server were being opened at once: a SYN retransmitted then may be the server's full listen queue ({queue}), not the network",
+            "{} connections to this server were being opened at about the same time: a SYN retransmitted then may be the server's full listen queue ({queue}), not the network",
             f.in_flight
         ));
     }

@@ -301,7 +301,7 @@ impl ResetSignals {
     pub fn kernel_reply_sentence(&self) -> Option<String> {
         (self.no_timestamp && !self.forged()).then(|| {
             format!(
-                "the {s}'s RST lacks the timestamp its SYN negotiated: its kernel answered for a socket it no longer had, and the {s} had not closed it before: the socket was aborted silently (a RST it received in the {p}'s name from a device in between, or a restart); a capture at the {s} tells which",
+                "the {s}'s RST lacks the timestamp its SYN negotiated: its kernel answered for a socket it no longer had, and no close from the {s} was captured before: its own FIN or RST was lost on the way, or the socket was aborted silently (a RST it received in the {p}'s name from a device in between, a restart); a capture at the {s} tells which",
                 s = self.sender.name(),
                 p = self.sender.peer().name()
             )

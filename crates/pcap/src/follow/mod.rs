@@ -34,6 +34,11 @@ const HELD_MAX_BYTES: usize = 256 * 1024;
 /// their number is bounded too (a flood of one-byte segments must not
 /// make reassembly quadratic).
 const HELD_MAX_SEGMENTS: usize = 64;
+/// Connections opened within this of each other compete for the server's
+/// listen queue.
+const BURST: Duration = Duration::from_secs(1);
+/// SYN times kept per server (a flood must not grow the list without bound).
+const BURST_MAX: usize = 65_536;
 /// How often (in segments) idle connections are swept.
 const SWEEP_EVERY: u64 = 65_536;
 
@@ -244,6 +249,9 @@ impl Conn {
 /// MySQL greeting, on any port.
 pub struct Follower {
     conns: HashMap<FlowKey, Conn, FlowHash>,
+    /// Per server, when its connections' first SYNs came in the last
+    /// [`BURST`]: many at once may overflow its listen queue.
+    syn_times: HashMap<SocketAddr, std::collections::VecDeque<Duration>>,
     /// Whether callers want the observer's events (packet listings), or
     /// only the finished connections.
     emit_events: bool,
@@ -305,6 +313,7 @@ impl Follower {
     pub fn new(server_ports: Vec<u16>, cfg: ObserverConfig) -> Self {
         Self {
             conns: HashMap::with_hasher(FlowHash::new()),
+            syn_times: HashMap::new(),
             emit_events: true,
             scratch: Vec::new(),
             next_id: 0,
@@ -488,6 +497,24 @@ impl Follower {
         conn
     }
 
+    /// How many connections to `server` sent their first SYN in the last
+    /// [`BURST`], this one included.
+    fn opening(
+        syn_times: &mut HashMap<SocketAddr, std::collections::VecDeque<Duration>>,
+        server: SocketAddr,
+        at: Duration,
+    ) -> u32 {
+        let times = syn_times.entry(server).or_default();
+        while times
+            .front()
+            .is_some_and(|&t| at.saturating_sub(t) > BURST || times.len() >= BURST_MAX)
+        {
+            times.pop_front();
+        }
+        times.push_back(at);
+        u32::try_from(times.len()).unwrap_or(u32::MAX)
+    }
+
     /// A connection reported at its completed close takes its closing
     /// entry with it, if it is among the last few: looking it up later,
     /// after the linger, would miss the cache.
@@ -528,6 +555,9 @@ impl Follower {
         let d = usize::from(seg.src != ep.client);
         let dir = direction(d);
         if let Some(t) = conn.track.as_mut() {
+            if seg.flags.syn && !seg.flags.ack && !t.syn_seen() {
+                t.set_opening(Self::opening(&mut self.syn_times, ep.server, at));
+            }
             t.on_segment(dir, seg, at, frame);
         }
         if conn.observer.is_none() {

@@ -78,6 +78,9 @@ pub struct Track {
     /// The sequence number after the server's answer that completed the
     /// handshake.
     answer_end: Option<u32>,
+    /// Connections to the same server whose first SYN came within a second
+    /// before this one's, this one included.
+    opening: u32,
     /// The TLS record headers after the SSLRequest (TLS connections only).
     tls_records: Option<Box<TlsSeen>>,
 }
@@ -212,6 +215,17 @@ impl Track {
             (0, true, true) => Some(HandshakePacket::AuthData),
             _ => None,
         }
+    }
+
+    /// Whether its SYN was seen.
+    pub(crate) fn syn_seen(&self) -> bool {
+        self.syn.is_some()
+    }
+
+    /// Connections to its server opened around the same time (see
+    /// [`Follower`](crate::Follower)).
+    pub(crate) fn set_opening(&mut self, n: u32) {
+        self.opening = n;
     }
 
     /// The TLS record headers seen (none outside TLS).

@@ -210,6 +210,7 @@ impl Track {
     /// unseen and missed bytes, the first RST's signals.
     fn network_facts(&self, facts: &mut Facts, ep: Endpoint, close: Option<(usize, At, bool)>) {
         facts.loopback = ep.server.ip().is_loopback();
+        facts.in_flight = self.opening;
         facts.tls_alert = self.tls_seen().alert().map(|(d, _, body)| TlsAlert {
             sender: side(d),
             description: body.map(|(_, desc)| desc),
