@@ -44,9 +44,16 @@ impl AuthSwitchRequest {
         dst.extend_from_slice(&self.data);
     }
 
-    /// The scramble in the plugin data, without its trailing NUL.
+    /// The scramble in the plugin data. The password plugins' 20-byte
+    /// scramble comes with a trailing NUL that is not part of it; other
+    /// plugins' data is taken whole: client_ed25519's 32-byte nonce is
+    /// random bytes and ends in 0x00 once in 256 switches, a byte the
+    /// signature must cover.
     pub fn scramble(&self) -> &[u8] {
-        self.data.strip_suffix(&[0]).unwrap_or(&self.data)
+        match self.data.as_slice() {
+            [scramble @ .., 0] if scramble.len() == 20 => scramble,
+            data => data,
+        }
     }
 }
 
@@ -180,5 +187,29 @@ impl ClientAuthData {
     /// Appends the payload.
     pub fn encode(&self, dst: &mut Vec<u8>) {
         dst.extend_from_slice(&self.data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scramble_keeps_every_byte_but_the_password_plugins_nul() {
+        let mut native = b"abcdefghijklmnopqrst".to_vec();
+        native.push(0);
+        let sw = AuthSwitchRequest {
+            plugin: b"mysql_native_password".to_vec(),
+            data: native,
+        };
+        assert_eq!(sw.scramble(), b"abcdefghijklmnopqrst");
+        // An ed25519 nonce whose last random byte is 0x00.
+        let mut nonce = [7u8; 32];
+        nonce[31] = 0;
+        let sw = AuthSwitchRequest {
+            plugin: b"client_ed25519".to_vec(),
+            data: nonce.to_vec(),
+        };
+        assert_eq!(sw.scramble(), nonce);
     }
 }
