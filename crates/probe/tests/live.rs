@@ -275,6 +275,58 @@ fn a_stopped_server_is_server_slow_in_the_greeting() {
     }
 }
 
+/// A listen queue of one (`back_log=1`) and a stopped server: the kernel
+/// drops the SYNs it cannot queue and the probe's kernel sends them again.
+/// On loopback nothing is lost in a network, so none of it may be called
+/// `network_stall` (issue 9, rule 7): the SYNs that waited make
+/// `tcp_connect` slow, the server's side, and the evidence says why.
+#[test]
+fn a_full_listen_queue_on_loopback_is_never_a_network_stall() {
+    let db = MariaDb::start(&ServerOptions {
+        extra: vec!["--back-log=1".into()],
+        ..ServerOptions::default()
+    });
+    let mut cfg = config(db.addr(), Some(NATIVE_USER));
+    cfg.count = Some(8);
+    cfg.concurrency = 8;
+    // SYNs go again 1 s and 3 s after the first: stopped for 2 s, every
+    // SYN the full queue dropped in the first second (a slow start of the
+    // probe included) was sent again. Some never get in: the server's
+    // kernel also drops the handshake's last ACK while the queue is full,
+    // and those wait for the probe's limit (8 s), the server's side too.
+    cfg.timeout = Duration::from_secs(8);
+    let (recs, _) = std::thread::scope(|s| {
+        db.signal("STOP");
+        let h = s.spawn(|| {
+            std::thread::sleep(Duration::from_secs(2));
+            db.signal("CONT");
+        });
+        let out = probe(cfg);
+        h.join().unwrap();
+        out
+    });
+    assert_eq!(recs.len(), 8);
+    let resent: Vec<_> = recs
+        .iter()
+        .filter(|r| r.tcp_info.is_some_and(|t| t.total_retrans > 0))
+        .collect();
+    assert!(
+        !resent.is_empty(),
+        "no SYN was retransmitted: {:?}",
+        verdicts(&recs)
+    );
+    for r in &recs {
+        assert_ne!(r.verdict, Verdict::NetworkStall, "{r:?}");
+    }
+    for r in resent {
+        assert!(
+            r.evidence.iter().any(|e| e.contains("on loopback")),
+            "{:?}",
+            r.evidence
+        );
+    }
+}
+
 #[test]
 fn a_killed_server_is_server_reset_then_no_server() {
     let db = MariaDb::start_default();
