@@ -5,34 +5,13 @@
 //! greeting and login from fixtures/cli-native-query.pcap.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use hsp_pcap::{Follower, FollowerEvent, PcapFile, Segment, TcpFlags, slice_tcp};
-use hsp_wire::observer::{Notice, ObserverConfig, ObserverEvent};
+mod common;
 
-/// The first server and client payloads of the fixture (greeting, login).
-fn greeting_and_login() -> (Vec<u8>, Vec<u8>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cli-native-query.pcap");
-    let mut f = PcapFile::open(&path).unwrap();
-    let dlt = f.linktype();
-    let (mut greeting, mut login) = (None, None);
-    while let Some(r) = f.next_record().unwrap() {
-        let Some(seg) = slice_tcp(dlt, r.data) else {
-            continue;
-        };
-        if seg.payload.is_empty() {
-            continue;
-        }
-        if greeting.is_none() {
-            greeting = Some(seg.payload.to_vec());
-        } else if login.is_none() {
-            login = Some(seg.payload.to_vec());
-            break;
-        }
-    }
-    (greeting.unwrap(), login.unwrap())
-}
+use common::greeting_and_login;
+use hsp_pcap::{Follower, FollowerEvent, Segment, TcpFlags};
+use hsp_wire::observer::{Notice, ObserverConfig, ObserverEvent};
 
 const CLIENT: &str = "10.0.0.1:40000";
 const SERVER: &str = "10.0.0.2:3306";

@@ -55,3 +55,26 @@ pub(crate) fn all_ports() -> Vec<u16> {
     );
     ports
 }
+
+/// The first server and client payloads of the fixture (greeting, login).
+pub(crate) fn greeting_and_login() -> (Vec<u8>, Vec<u8>) {
+    let path = root().join("fixtures/cli-native-query.pcap");
+    let mut f = hsp_pcap::PcapFile::open(&path).unwrap();
+    let dlt = f.linktype();
+    let (mut greeting, mut login) = (None, None);
+    while let Some(r) = f.next_record().unwrap() {
+        let Some(seg) = hsp_pcap::slice_tcp(dlt, r.data) else {
+            continue;
+        };
+        if seg.payload.is_empty() {
+            continue;
+        }
+        if greeting.is_none() {
+            greeting = Some(seg.payload.to_vec());
+        } else if login.is_none() {
+            login = Some(seg.payload.to_vec());
+            break;
+        }
+    }
+    (greeting.unwrap(), login.unwrap())
+}
