@@ -16,6 +16,7 @@
 //! machine; this crate re-exports them for the timeline.
 #![warn(missing_docs)]
 
+pub mod advice;
 mod app_error;
 pub mod classify;
 pub mod evidence;
