@@ -8,15 +8,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use hsp_core::{ConnectionRecord, Params, Verdict};
-use hsp_pcap::{Follower, Segment, TcpFlags};
+use hsp_pcap::{Follower, TcpFlags};
 use hsp_wire::observer::ObserverConfig;
 
-const CLIENT: &str = "10.0.0.1:40000";
-const SERVER: &str = "10.0.0.2:3306";
 const C_ISN: u32 = 1000;
 const S_ISN: u32 = 5000;
 /// Linux's options on a SYN: MSS, SACK permitted, timestamps, window scale.
@@ -81,22 +78,9 @@ impl Conn {
         options: &[u8],
         payload: &[u8],
     ) {
-        let (c, s): (SocketAddr, SocketAddr) = (CLIENT.parse().unwrap(), SERVER.parse().unwrap());
-        let (src, dst) = if from_client { (c, s) } else { (s, c) };
         self.frame += 1;
-        let seg = Segment {
-            src,
-            dst,
-            seq,
-            ack,
-            window: 65535,
-            wscale: None,
-            flags,
-            ttl: if from_client { 64 } else { self.server_ttl },
-            options,
-            payload,
-            truncated: false,
-        };
+        let ttl = if from_client { 64 } else { self.server_ttl };
+        let seg = common::segment(from_client, seq, ack, flags, ttl, options, payload);
         let mut out = Vec::new();
         self.f
             .on_segment(&seg, Duration::from_micros(at_us), self.frame, &mut out);

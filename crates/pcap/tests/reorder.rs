@@ -13,8 +13,7 @@ use common::greeting_and_login;
 use hsp_pcap::{Follower, FollowerEvent, Segment, TcpFlags};
 use hsp_wire::observer::{Notice, ObserverConfig, ObserverEvent};
 
-const CLIENT: &str = "10.0.0.1:40000";
-const SERVER: &str = "10.0.0.2:3306";
+use common::SERVER;
 const C_ISN: u32 = 1000;
 const S_ISN: u32 = 5000;
 
@@ -66,22 +65,8 @@ impl Run {
     }
 
     fn seg(&mut self, from_client: bool, seq: u32, ack: u32, flags: TcpFlags, payload: &[u8]) {
-        let (c, s): (SocketAddr, SocketAddr) = (CLIENT.parse().unwrap(), SERVER.parse().unwrap());
-        let (src, dst) = if from_client { (c, s) } else { (s, c) };
         self.frame += 1;
-        let seg = Segment {
-            src,
-            dst,
-            seq,
-            ack,
-            window: 65535,
-            wscale: None,
-            flags,
-            ttl: 64,
-            options: &[],
-            payload,
-            truncated: false,
-        };
+        let seg = common::segment(from_client, seq, ack, flags, 64, &[], payload);
         self.f.on_segment(
             &seg,
             Duration::from_millis(self.frame),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hsp_core::classify::{End, Facts, Params, Viewpoint};
 use hsp_core::evidence::capture;
-use hsp_core::network::MissedByTap;
+use hsp_core::network::{MissedByTap, ResetSignals};
 use hsp_core::phase::{Phase, micros};
 use hsp_core::record::{
     AuthInfo, ConnectionRecord, Details, Frames, ServerError, TcpEvidence, Vantage, addr_string,
@@ -76,7 +76,12 @@ impl Track {
     ) -> ConnectionRecord {
         let mut ev = Vec::new();
         let close = self.first_close();
-        let (end, phase, end_at, server_wait) = self.outcome(close, &mut ev);
+        // The first RST's signals, read once: the outcome and the
+        // classifier both weigh them.
+        let reset = close.filter(|c| c.2).and_then(|(d, _, _)| {
+            self.senders[d].reset_signals(side(d), self.timestamps_negotiated())
+        });
+        let (end, phase, end_at, server_wait) = self.outcome(close, reset.as_ref(), &mut ev);
         let mut facts = Facts::new(end, phase, addr_string(ep.server));
         let start = self.syn.or(self.first).map_or(capture_start, |a| a.0);
         // Phases that completed.
@@ -145,6 +150,7 @@ impl Track {
             + self.synack_count.saturating_sub(1);
         facts.errno = close.map(|(_, _, reset)| if reset { 104 } else { 0 });
         facts.server_message.clone_from(&self.err_message);
+        facts.reset = reset;
         self.network_facts(&mut facts, ep, close);
         let (vantage, rtt) = self.vantage();
         facts.viewpoint = Viewpoint::Capture(vantage);
@@ -207,7 +213,7 @@ impl Track {
     }
 
     /// What TCP shows beyond counts: loopback, resent handshake packets,
-    /// unseen and missed bytes, the first RST's signals.
+    /// unseen and missed bytes, TLS.
     fn network_facts(&self, facts: &mut Facts, ep: Endpoint, close: Option<(usize, At, bool)>) {
         facts.loopback = ep.server.ip().is_loopback();
         facts.in_flight = self.opening;
@@ -224,18 +230,15 @@ impl Track {
             .iter()
             .filter_map(Sender::resent_packet)
             .max_by_key(|r| r.delay);
-        if let Some((d, _, reset)) = close {
+        if let Some((d, _, _)) = close {
             facts.unseen = self.senders[d].unseen(side(d));
-            if reset {
-                facts.reset = self.senders[d].reset_signals(side(d), self.timestamps_negotiated());
-            }
         }
         facts.missed = (0..2).find_map(|d| {
             let bytes = self.senders[d].missed();
             (bytes > 0).then(|| MissedByTap {
                 sender: side(d),
                 bytes,
-                likely_quit: d == 0 && self.quit_missed(),
+                likely_quit: d == 0 && self.quit_missed(bytes),
             })
         });
     }
@@ -248,20 +251,12 @@ impl Track {
     /// Five client bytes the server acknowledged, the capture never saw,
     /// after the handshake and before the server's FIN: a COM_QUIT the tap
     /// dropped.
-    fn quit_missed(&self) -> bool {
+    fn quit_missed(&self, client_missed: u32) -> bool {
         !self.quit
             && matches!(self.done, Some((_, Done::Ok)))
-            && self.senders[0].missed() == 5
+            && client_missed == 5
             && self.fin[1].is_some()
             && self.rst[1].is_none()
-    }
-
-    /// Whether the first RST, sent by `d`, weighs as sent by a device
-    /// between the ends.
-    fn forged_reset(&self, d: usize) -> bool {
-        self.senders[d]
-            .reset_signals(side(d), self.timestamps_negotiated())
-            .is_some_and(|s| s.forged())
     }
 
     /// The server's answer completed the handshake on its side, the
@@ -286,6 +281,7 @@ impl Track {
     fn outcome(
         &self,
         close: Option<(usize, At, bool)>,
+        reset: Option<&ResetSignals>,
         ev: &mut Vec<String>,
     ) -> (End, Phase, Duration, Option<Duration>) {
         let last = self.last_seen;
@@ -346,7 +342,7 @@ impl Track {
                 }
                 // After COM_QUIT (seen, or five bytes the tap missed) the
                 // server's close is the normal end, whoever closes first.
-                let quit = self.quit || self.quit_missed();
+                let quit = self.quit || self.quit_missed(self.senders[0].missed());
                 // An ERR the server closes after (idle timeout, packet too
                 // large, a killed connection, a failed COM_CHANGE_USER) is
                 // its explicit answer; a query's error is the application's.
@@ -369,7 +365,7 @@ impl Track {
                     );
                 }
                 if let Some((0, cat, true)) = close
-                    && self.forged_reset(0)
+                    && reset.is_some_and(ResetSignals::forged)
                 {
                     return (
                         End::ClientClosed { reset: true },

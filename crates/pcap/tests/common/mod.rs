@@ -78,3 +78,35 @@ pub(crate) fn greeting_and_login() -> (Vec<u8>, Vec<u8>) {
     }
     (greeting.unwrap(), login.unwrap())
 }
+
+/// The client and server of the constructed connections.
+pub(crate) const CLIENT: &str = "10.0.0.1:40000";
+pub(crate) const SERVER: &str = "10.0.0.2:3306";
+
+/// A constructed segment between [`CLIENT`] and [`SERVER`].
+pub(crate) fn segment<'a>(
+    from_client: bool,
+    seq: u32,
+    ack: u32,
+    flags: hsp_pcap::TcpFlags,
+    ttl: u8,
+    options: &'a [u8],
+    payload: &'a [u8],
+) -> hsp_pcap::Segment<'a> {
+    let (c, s): (std::net::SocketAddr, std::net::SocketAddr) =
+        (CLIENT.parse().unwrap(), SERVER.parse().unwrap());
+    let (src, dst) = if from_client { (c, s) } else { (s, c) };
+    hsp_pcap::Segment {
+        src,
+        dst,
+        seq,
+        ack,
+        window: 65535,
+        wscale: None,
+        flags,
+        ttl,
+        options,
+        payload,
+        truncated: false,
+    }
+}
