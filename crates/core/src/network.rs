@@ -9,7 +9,6 @@
 //! the classifier decides and every sentence about them is written here
 //! once (`docs/verdicts.md` gives the same weights in prose).
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 /// One end of the connection.
@@ -284,14 +283,12 @@ impl ResetSignals {
                 self.sender.peer().name()
             ));
         }
-        let mut s = format!(
-            "a RST in the {}'s name that the {} did not send (weight {}): ",
-            self.sender.name(),
-            self.sender.name(),
-            self.weight()
-        );
-        let _ = write!(s, "{}", parts.join("; "));
-        s
+        format!(
+            "a RST in the {s}'s name that the {s} did not send (weight {}): {}",
+            self.weight(),
+            parts.join("; "),
+            s = self.sender.name(),
+        )
     }
 
     /// A RST without the timestamp its sender's other packets carry, not

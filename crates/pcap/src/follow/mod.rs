@@ -443,6 +443,11 @@ impl Follower {
         evicted.sort_unstable_by_key(|f| f.conn);
         self.evicted += evicted.len() as u64;
         self.finished.extend(evicted);
+        // Servers without a SYN in the last burst are forgotten too.
+        self.syn_times.retain(|_, t| {
+            t.back()
+                .is_some_and(|&last| now.saturating_sub(last) <= BURST)
+        });
     }
 
     /// Capture time has reached `now` with no packet (a quiet live
