@@ -490,20 +490,17 @@ impl<'a> Attempt<'a> {
 
     fn handshake_error(&mut self, e: HandshakeError) -> End {
         self.evidence.push(evidence::probe::client_gave_up(&e));
-        let mut error = match &e {
+        let error = match &e {
             HandshakeError::ProtocolVersion(v) => AppError::protocol_mismatch(v),
             HandshakeError::TlsNotOffered => AppError::tls_not_offered(),
             HandshakeError::UnsupportedPlugin(p) => AppError::plugin_cannot_load(p),
             HandshakeError::PluginError { plugin, reason } => {
                 AppError::plugin_error(plugin, reason)
             }
+            // Malformed or unexpected packets.
             _ => AppError::malformed(),
         };
-        // The client machine's own code, where it names one.
-        let code = e.client_error_code();
-        if code != error.code {
-            error = AppError::client(code, error.message);
-        }
+        debug_assert_eq!(error.code, e.client_error_code());
         self.client_error = Some(error);
         match e {
             HandshakeError::Malformed(_)
