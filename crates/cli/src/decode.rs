@@ -108,6 +108,85 @@ fn output_writer(args: &AnalysisArgs) -> Result<BufWriter<Box<dyn Write + Send>>
     Ok(BufWriter::with_capacity(1 << 16, w))
 }
 
+/// Patterns worth a sentence of their own in the summary, gathered from
+/// the records as they stream by (counts and a few numbers, nothing kept).
+#[derive(Debug, Default)]
+struct Patterns {
+    stalled_then_closed: Vec<f64>,
+    timeouts_near_server: u64,
+    timeouts: Vec<f64>,
+    greeting_lost: u64,
+    capture_loss: u64,
+}
+
+impl Patterns {
+    fn add(&mut self, r: &ConnectionRecord) {
+        let Some(tcp) = &r.tcp else { return };
+        if tcp.capture_loss > 0 {
+            self.capture_loss += 1;
+        }
+        let total = r
+            .phases_us
+            .get(hsp_core::Phase::Total)
+            .map_or(0.0, |d| d.as_secs_f64());
+        match r.verdict {
+            hsp_core::Verdict::NetworkStall if tcp.closed_by == Some("server") => {
+                self.stalled_then_closed.push(total);
+                if tcp.retransmits_s2c > 0 && r.phase == hsp_core::Phase::ClientReply {
+                    self.greeting_lost += 1;
+                }
+            }
+            hsp_core::Verdict::ServerTimeout => {
+                self.timeouts.push(total);
+                if tcp.vantage == hsp_core::record::Vantage::NearServer {
+                    self.timeouts_near_server += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn sentences(&self) -> Vec<String> {
+        let median = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        if !self.stalled_then_closed.is_empty() {
+            out.push(format!(
+                "{} connection(s) were closed by the server (median {:.1} s into the handshake) while data was being retransmitted: network loss between client and server, not the server{}",
+                self.stalled_then_closed.len(),
+                median(&self.stalled_then_closed),
+                if self.greeting_lost > 0 {
+                    format!("; in {} of them the server's greeting never got through", self.greeting_lost)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if !self.timeouts.is_empty() {
+            out.push(format!(
+                "{} connection(s) were dropped by the server at connect_timeout (median {:.1} s) because no login reached it: a late client, or loss on the way{}",
+                self.timeouts.len(),
+                median(&self.timeouts),
+                if self.timeouts_near_server > 0 {
+                    format!("; {} of them were captured near the server, which cannot see packets lost before it: capture at the client to tell", self.timeouts_near_server)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if self.capture_loss > 0 {
+            out.push(format!(
+                "{} connection(s) have bytes the capture missed (gaps or snaplen): their packets are not decoded across the gap",
+                self.capture_loss
+            ));
+        }
+        out
+    }
+}
+
 /// Totals over the inputs of one run.
 #[derive(Debug, Default, Serialize)]
 struct CaptureTotals {
@@ -211,7 +290,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
     };
     let mut out = output_writer(args)?;
     let mut stats = Stats::default();
-    let mut patterns = hsp_core::advice::Patterns::default();
+    let mut patterns = Patterns::default();
     let mut totals = CaptureTotals::default();
     let mut write_error = None;
     let mut line = Vec::new();
@@ -320,7 +399,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
                     "packet(s) dropped by the kernel before the capture saw them",
                 ),
                 (
-                    patterns.capture_loss(),
+                    patterns.capture_loss,
                     "connection(s) with bytes the capture missed",
                 ),
             ];
@@ -334,10 +413,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
             }
             output::sections(&mut o, &summary, true);
             let mut advice = patterns.sentences();
-            advice.extend(hsp_core::advice::summary(
-                args.connect_timeout.as_secs_f64(),
-                &summary,
-            ));
+            advice.extend(output::advice(args.connect_timeout.as_secs_f64(), &summary));
             if !advice.is_empty() {
                 let _ = writeln!(o);
                 for a in advice {

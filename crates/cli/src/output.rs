@@ -175,7 +175,7 @@ pub(crate) fn text(meta: &RunMeta, s: &Summary, status: Option<&StatusReport>) -
         let _ = writeln!(o, "  {vars}");
     }
 
-    let advice = hsp_core::advice::summary(meta.connect_timeout_s, s);
+    let advice = advice(meta.connect_timeout_s, s);
     if !advice.is_empty() {
         let _ = writeln!(o);
         for a in advice {
@@ -274,4 +274,24 @@ pub(crate) fn sections(o: &mut String, s: &Summary, credentials: bool) {
             );
         }
     }
+}
+
+pub(crate) fn advice(connect_timeout_s: f64, s: &Summary) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.near_connect_timeout > 0 {
+        out.push(format!(
+            "warning: {} handshake(s) had a phase over half of connect_timeout ({:.0} s). A client a little \
+             slower, or a little packet loss, and the server drops them with \"Lost connection to MySQL server \
+             at 'reading authorization packet'\" (MySQL bug #28359). Find the slow phase above; raise \
+             connect_timeout only once the delay is explained.",
+            s.near_connect_timeout, connect_timeout_s
+        ));
+    }
+    for v in Verdict::ALL {
+        let n = s.verdicts.get(v.name()).copied().unwrap_or(0);
+        if n > 0 && v != Verdict::Ok && !v.advice().is_empty() {
+            out.push(format!("{}: {n} connection(s): {}", v.name(), v.advice()));
+        }
+    }
+    out
 }

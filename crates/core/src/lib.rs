@@ -16,7 +16,6 @@
 //! machine; this crate re-exports them for the timeline.
 #![warn(missing_docs)]
 
-pub mod advice;
 mod app_error;
 pub mod classify;
 pub mod evidence;
