@@ -155,7 +155,7 @@ impl Patterns {
         let mut out = Vec::new();
         if !self.stalled_then_closed.is_empty() {
             out.push(format!(
-                "{} connection(s) were closed by the server (median {:.1} s into the handshake) while data was being retransmitted: network loss between client and server, not the server{}",
+                "{} connection(s) were closed by the server (median {:.1} s into the handshake) while handshake data was being lost (retransmitted, or sent and never seen): network loss between client and server, not the server{}",
                 self.stalled_then_closed.len(),
                 median(&self.stalled_then_closed),
                 if self.greeting_lost > 0 {
