@@ -7,7 +7,7 @@
 //!
 //! Input layout: records `[ctl, delta_lo, delta_hi, len, payload...]`.
 //! `ctl` bit 0 = direction, 1 SYN, 2 ACK, 3 FIN, 4 RST, 5 zero window,
-//! 6 truncated; `delta` (i16) moves the sequence number from where the
+//! 6 truncated (the low 9 bits of `delta` are then the bytes cut); `delta` (i16) moves the sequence number from where the
 //! direction's stream stands.
 #![no_main]
 
@@ -51,9 +51,11 @@ fuzz_target!(|data: &[u8]| {
             ttl: 60 + (ctl >> 6),
             options: if ctl & 128 != 0 { &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2] } else { &[] },
             payload,
+            // A snaplen cut: the wire carried more than the capture kept.
+            len: len as u32 + if ctl & 64 != 0 { u32::from(delta as u16 & 0x1ff) } else { 0 },
             truncated: ctl & 64 != 0,
         };
-        seq[d] = s.wrapping_add(len as u32).wrapping_add(u32::from(flags.syn));
+        seq[d] = s.wrapping_add(seg.len).wrapping_add(u32::from(flags.syn));
         t += u64::from(ctl) * 997;
         frame += 1;
         out.clear();

@@ -132,9 +132,13 @@ fn a_wrong_magic_and_a_non_capture_exit_two_naming_the_file() {
 }
 
 #[test]
-fn a_snaplen_cut_capture_counts_the_loss_and_never_misdecodes() {
+fn a_snaplen_cut_capture_says_what_was_cut_and_keeps_the_verdict() {
     let name = "cli-native-query";
     let bytes = std::fs::read(fixture(&format!("{name}.pcap"))).unwrap();
+    let whole = records(&decode(
+        &fixture(&format!("{name}.pcap")),
+        &["--format", "jsonl", "--port", &port_of(name)],
+    ));
     let (mut global, mut recs) = split(&bytes);
     global[16..20].copy_from_slice(&80u32.to_le_bytes());
     for (h, d) in &mut recs {
@@ -151,13 +155,20 @@ fn a_snaplen_cut_capture_counts_the_loss_and_never_misdecodes() {
         .iter()
         .find(|r| r["type"] == "connection")
         .expect("a record");
-    assert!(c["tcp"]["capture_loss"].as_u64().unwrap() > 0, "{c}");
+    let w = whole
+        .iter()
+        .find(|r| r["type"] == "connection")
+        .expect("a record");
+    assert_eq!(c["verdict"], w["verdict"], "{c}");
+    assert_eq!(c["capture"]["snaplen"], 80, "{c}");
+    assert!(c["capture"]["bytes_cut"].as_u64().unwrap() > 0, "{c}");
+    assert!(w.get("capture").is_none(), "{w}");
     assert!(
         c["evidence"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e.as_str().unwrap().contains("capture lost bytes")),
+            .any(|e| e.as_str().unwrap().contains("first 80 bytes of each frame")),
         "{c}"
     );
 }

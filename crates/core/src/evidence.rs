@@ -7,7 +7,20 @@
 
 use std::time::Duration;
 
-use crate::record::{TcpEvidence, Vantage};
+use crate::record::{CaptureCut, TcpEvidence, Vantage};
+
+impl CaptureCut {
+    /// What the cut means for the record.
+    pub fn sentence(&self) -> String {
+        let kept = self
+            .snaplen
+            .map_or_else(String::new, |n| format!(" (the first {n} bytes of each frame)"));
+        format!(
+            "the capture kept only the start of some frames{kept}: {} byte(s) of this connection were cut; its packets are decoded as far as their visible bytes go",
+            self.bytes_cut
+        )
+    }
+}
 
 impl TcpEvidence {
     /// One sentence per counter that is not zero, and the vantage point.
@@ -61,7 +74,7 @@ impl TcpEvidence {
         }
         if self.capture_loss > 0 {
             ev.push(format!(
-                "the capture lost bytes of this connection {} time(s) (gaps, snaplen, or bytes only an ACK shows)",
+                "the capture lost bytes of this connection {} time(s) (gaps, or bytes only an ACK shows)",
                 self.capture_loss
             ));
         }

@@ -12,7 +12,7 @@
 use crate::classify::AppError;
 use crate::phase::{Party, PhaseTimes, micros};
 use crate::record::{
-    AuthInfo, ConnectionRecord, Frames, ServerError, TcpEvidence, TcpInfo, TlsInfo, Vantage,
+    AuthInfo, CaptureCut, ConnectionRecord, Frames, ServerError, TcpEvidence, TcpInfo, TlsInfo, Vantage,
 };
 
 /// A key as written: `"name":`, put together at compile time.
@@ -349,6 +349,7 @@ impl ConnectionRecord {
             tcp_info: info,
             tcp,
             frames: fr,
+            capture,
             near_connect_timeout,
             evidence,
         } = self;
@@ -393,6 +394,12 @@ impl ConnectionRecord {
         }
         if let Some(f) = fr {
             o.object(k!("frames"), |o| frames(o, f));
+        }
+        if let Some(CaptureCut { snaplen, bytes_cut }) = capture {
+            o.object(k!("capture"), |o| {
+                o.opt_uint(k!("snaplen"), *snaplen);
+                o.uint(k!("bytes_cut"), *bytes_cut);
+            });
         }
         o.bool(k!("near_connect_timeout"), *near_connect_timeout);
         o.key(k!("evidence"));
@@ -463,6 +470,7 @@ mod tests {
                 proptest::option::of(any::<u64>()),
                 11,
             )),
+            proptest::option::of((proptest::option::of(any::<u32>()), any::<u64>())),
         );
         (base, optional).prop_map(|(b, o)| {
             let (id, stream, client, server, v, p, ph, times, near, evidence) = b;
@@ -483,7 +491,8 @@ mod tests {
             r.phase = Phase::ALL[ph];
             r.near_connect_timeout = near;
             r.evidence = evidence;
-            let (error, app, version, conn_id, auth, tls, info, tcp, frames) = o;
+            let (error, app, version, conn_id, auth, tls, info, tcp, frames, cut) = o;
+            r.capture = cut.map(|(snaplen, bytes_cut)| CaptureCut { snaplen, bytes_cut });
             r.error =
                 error.map(
                     |(code, named, sql_state, message, replaced_greeting)| ServerError {

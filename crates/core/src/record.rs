@@ -81,6 +81,17 @@ pub struct TcpEvidence {
     pub encrypted: bool,
 }
 
+/// What a capture cut short (a snaplen) kept of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CaptureCut {
+    /// Bytes the capture kept of each frame it cut, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snaplen: Option<u32>,
+    /// Payload bytes of this connection the wire carried and the capture
+    /// did not keep (each counted once, not again for retransmissions).
+    pub bytes_cut: u64,
+}
+
 /// The server's ERR packet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerError {
@@ -172,6 +183,9 @@ pub struct ConnectionRecord {
     /// Frame numbers of the packets behind each event, for captures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frames: Option<Frames>,
+    /// What a snaplen cut, for captures that cut this connection's bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureCut>,
     /// A phase took more than half of `connect_timeout`.
     pub near_connect_timeout: bool,
     /// The facts behind the verdict.
@@ -202,6 +216,7 @@ impl ConnectionRecord {
             tcp_info: None,
             tcp: None,
             frames: None,
+            capture: None,
             near_connect_timeout: c.near_connect_timeout,
             evidence: c.evidence,
         }
@@ -228,6 +243,7 @@ impl ConnectionRecord {
             tcp_info,
             tcp,
             frames,
+            capture,
             mut evidence,
         } = details;
         let mut r = Self::new(id, start_us, facts, classify(facts, params));
@@ -241,8 +257,12 @@ impl ConnectionRecord {
         r.tcp_info = tcp_info;
         r.tcp = tcp;
         r.frames = frames;
+        r.capture = capture;
         if let Some(t) = &r.tcp {
             r.evidence.extend(t.sentences());
+        }
+        if let Some(c) = &r.capture {
+            r.evidence.push(c.sentence());
         }
         r.evidence.append(&mut evidence);
         r
@@ -288,6 +308,8 @@ pub struct Details {
     pub tcp: Option<TcpEvidence>,
     /// Frame numbers (captures).
     pub frames: Option<Frames>,
+    /// What a snaplen cut (captures).
+    pub capture: Option<CaptureCut>,
     /// The driver's observations, appended after the classifier's evidence.
     pub evidence: Vec<String>,
 }

@@ -152,6 +152,7 @@ pub fn analyze<S: RecordSource + ?Sized>(
             last = rec.ts;
             if (rec.data.len() as u64) < u64::from(rec.orig_len) {
                 totals.snaplen_cut += 1;
+                follower.saw_snaplen(u32::try_from(rec.data.len()).unwrap_or(u32::MAX));
             }
             let Some(seg) = slice_tcp(dlt, rec.data) else {
                 if crate::link::is_ipv4_fragment(dlt, rec.data) {

@@ -48,8 +48,19 @@ pub struct Segment<'a> {
     pub options: &'a [u8],
     /// Payload bytes present in the capture.
     pub payload: &'a [u8],
+    /// Payload bytes the segment carried on the wire, from the IP length:
+    /// more than `payload` holds when the capture cut it (a snaplen).
+    pub len: u32,
     /// True when the capture cut the payload short (snaplen).
     pub truncated: bool,
+}
+
+impl Segment<'_> {
+    /// Payload bytes on the wire that the capture does not hold.
+    #[inline]
+    pub fn cut(&self) -> usize {
+        (self.len as usize).saturating_sub(self.payload.len())
+    }
 }
 
 const DLT_NULL: i32 = 0;
@@ -144,7 +155,7 @@ fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Option<Segment<'_>>> {
             let src = std::net::Ipv4Addr::from(be32(ip, 12));
             let dst = std::net::Ipv4Addr::from(be32(ip, 16));
             let (body, truncated) = bounded(ip, ihl, total);
-            fast_tcp(src.into(), dst.into(), ip[8], body, truncated)
+            fast_tcp(src.into(), dst.into(), ip[8], body, truncated, total - ihl)
         }
         (ETHER_IPV6 | 0, 6) => {
             if ip.len() < 40 || ip[6] != IPPROTO_TCP {
@@ -154,7 +165,7 @@ fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Option<Segment<'_>>> {
             let src = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?);
             let dst = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).ok()?);
             let (body, truncated) = bounded(ip, 40, total);
-            fast_tcp(src.into(), dst.into(), ip[7], body, truncated)
+            fast_tcp(src.into(), dst.into(), ip[7], body, truncated, total - 40)
         }
         _ => None,
     }
@@ -179,17 +190,20 @@ fn fast_tcp<'a>(
     ttl: u8,
     tcp: &'a [u8],
     truncated: bool,
+    wire: usize,
 ) -> Option<Option<Segment<'a>>> {
     if tcp.len() < 20 {
         return None;
     }
     let off = usize::from(tcp[12] >> 4) * 4;
-    if off < 20 || tcp.len() < off {
+    if off < 20 || wire < off || (tcp.len() < off && !truncated) {
         return None;
     }
+    // A snaplen may cut the options too: what is left of them is kept.
+    let options = &tcp[20..off.min(tcp.len())];
     let flags = tcp[13];
     let wscale = if flags & 0x02 != 0 {
-        window_scale(&tcp[20..off])
+        window_scale(options)
     } else {
         None
     };
@@ -207,8 +221,9 @@ fn fast_tcp<'a>(
             ack: flags & 0x10 != 0,
         },
         ttl,
-        options: &tcp[20..off],
-        payload: &tcp[off..],
+        options,
+        payload: tcp.get(off..).unwrap_or(&[]),
+        len: u32::try_from(wire - off).unwrap_or(u32::MAX),
         truncated,
     }))
 }
@@ -291,26 +306,31 @@ fn lax_slice(dlt: i32, data: &[u8]) -> Option<LaxSlicedPacket<'_>> {
 #[doc(hidden)]
 pub fn slice_tcp_etherparse(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
     let pkt = lax_slice(dlt, data)?;
-    let (src_ip, dst_ip, ttl, truncated): (IpAddr, IpAddr, u8, bool) = match pkt.net.as_ref()? {
-        LaxNetSlice::Ipv4(v4) => {
-            if v4.payload().fragmented {
-                return None;
+    // The IP payload's length on the wire, where the header says it.
+    let (src_ip, dst_ip, ttl, truncated, wire): (IpAddr, IpAddr, u8, bool, Option<usize>) =
+        match pkt.net.as_ref()? {
+            LaxNetSlice::Ipv4(v4) => {
+                if v4.payload().fragmented {
+                    return None;
+                }
+                let h = v4.header();
+                (
+                    h.source_addr().into(),
+                    h.destination_addr().into(),
+                    h.ttl(),
+                    v4.payload().incomplete,
+                    usize::from(h.total_len()).checked_sub(usize::from(h.ihl()) * 4),
+                )
             }
-            (
-                v4.header().source_addr().into(),
-                v4.header().destination_addr().into(),
-                v4.header().ttl(),
-                v4.payload().incomplete,
-            )
-        }
-        LaxNetSlice::Ipv6(v6) => (
-            v6.header().source_addr().into(),
-            v6.header().destination_addr().into(),
-            v6.header().hop_limit(),
-            v6.payload().incomplete,
-        ),
-        LaxNetSlice::Arp(_) => return None,
-    };
+            LaxNetSlice::Ipv6(v6) => (
+                v6.header().source_addr().into(),
+                v6.header().destination_addr().into(),
+                v6.header().hop_limit(),
+                v6.payload().incomplete,
+                None,
+            ),
+            LaxNetSlice::Arp(_) => return None,
+        };
     let TransportSlice::Tcp(tcp) = pkt.transport.as_ref()? else {
         return None;
     };
@@ -337,6 +357,12 @@ pub fn slice_tcp_etherparse(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
             .get(20..usize::from(tcp.data_offset()) * 4)
             .unwrap_or(&[]),
         payload: tcp.payload(),
+        len: u32::try_from(
+            wire.and_then(|w| w.checked_sub(tcp.slice().len() - tcp.payload().len()))
+                .filter(|&w| w >= tcp.payload().len())
+                .unwrap_or(tcp.payload().len()),
+        )
+        .unwrap_or(u32::MAX),
         truncated,
     })
 }

@@ -92,9 +92,6 @@ pub(crate) struct Sender {
     /// Its first FIN or RST: the sequence number after its payload, the
     /// edge before it, and whether it was a RST.
     close: Option<(u32, u32, bool)>,
-    /// A segment of this end was cut by the snaplen: its lengths, and so
-    /// its sequence space, are not known from the capture.
-    truncated: bool,
 }
 
 impl Sender {
@@ -104,7 +101,6 @@ impl Sender {
         let f = seg.flags;
         // Read only where it tells something: a SYN's offer, a RST's lack.
         let ts = || !seg.options.is_empty() && has_timestamp(seg.options);
-        self.truncated |= seg.truncated;
         if (f.fin || f.rst)
             && self.close.is_none()
             && let Some(edge) = self.edge
@@ -112,7 +108,7 @@ impl Sender {
             let pos = seg
                 .seq
                 .wrapping_add(u32::from(f.syn))
-                .wrapping_add(seg.payload.len() as u32);
+                .wrapping_add(seg.len);
             self.close = Some((pos, edge, f.rst));
         }
         if f.syn {
@@ -158,7 +154,7 @@ impl Sender {
         }
         let start = seg.seq.wrapping_add(u32::from(f.syn));
         let end = start
-            .wrapping_add(seg.payload.len() as u32)
+            .wrapping_add(seg.len)
             .wrapping_add(u32::from(f.fin));
         if let Some(e) = self.edge {
             if !f.syn && after(start, e) && start.wrapping_sub(e) < PLAUSIBLE {
@@ -166,7 +162,7 @@ impl Sender {
                 if holes.len() < HOLES {
                     holes.push((e, start));
                 }
-            } else if (!seg.payload.is_empty() || f.fin)
+            } else if (seg.len > 0 || f.fin)
                 && let Some(rare) = self.rare.as_mut()
                 && !rare.holes.is_empty()
             {
@@ -301,7 +297,7 @@ impl Sender {
     pub(crate) fn unseen(&self, side: Side) -> Option<Unseen> {
         let (pos, edge, reset) = self.close?;
         let isn = self.isn?;
-        if self.truncated || !after(pos, edge) || pos.wrapping_sub(edge) >= PLAUSIBLE {
+        if !after(pos, edge) || pos.wrapping_sub(edge) >= PLAUSIBLE {
             return None;
         }
         Some(Unseen {
@@ -320,9 +316,6 @@ impl Sender {
         let (Some(edge), Some(ack)) = (self.edge, self.peer_ack) else {
             return 0;
         };
-        if self.truncated {
-            return 0;
-        }
         let beyond = if after(ack, edge) && ack.wrapping_sub(edge) < PLAUSIBLE {
             ack.wrapping_sub(edge)
         } else {

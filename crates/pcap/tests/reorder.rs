@@ -210,6 +210,7 @@ fn a_connection_closed_while_holding_segments_is_reported() {
         ttl: 64,
         options: &[],
         payload: &[],
+        len: 0,
         truncated: false,
     };
     r.f.on_segment(&syn, Duration::from_secs(10), 99, &mut r.out);

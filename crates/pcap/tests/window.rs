@@ -35,6 +35,7 @@ fn seg<'a>(
         ttl: 64,
         options: &[],
         payload,
+        len: payload.len() as u32,
         truncated: false,
     }
 }

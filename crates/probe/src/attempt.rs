@@ -342,6 +342,8 @@ impl<'a> Attempt<'a> {
                         .push(evidence::probe::oversized(len, HANDSHAKE_MAX_PACKET));
                     return Err(End::Malformed);
                 }
+                // Only a capture's snaplen cuts packets; a socket never does.
+                Some(Frame::Cut { .. }) => return Err(End::Malformed),
                 None => {}
             }
             if let Some(len) = self.deframer.announced_len()

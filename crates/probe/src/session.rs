@@ -105,6 +105,10 @@ impl Session {
                     Frame::Oversized { len, .. } => {
                         Err(QueryError::Malformed(format!("{len}-byte packet")))
                     }
+                    // Only a capture's snaplen cuts packets; a socket never does.
+                    Frame::Cut { len, .. } => {
+                        Err(QueryError::Malformed(format!("{len}-byte packet, cut")))
+                    }
                 };
             }
             match timeout_at(deadline, self.stream.read(&mut buf)).await {

@@ -64,6 +64,17 @@ pub struct RawPacket {
 pub enum Frame {
     /// A complete packet.
     Packet(RawPacket),
+    /// A packet some of whose bytes the capture cut (a snaplen): the
+    /// payload up to the first missing byte, and the length its header
+    /// announced. See [`Deframer::missing`].
+    Cut {
+        /// Sequence id of the first chunk.
+        seq: u8,
+        /// Total payload length.
+        len: usize,
+        /// The payload before the first missing byte.
+        shown: Bytes,
+    },
     /// A packet longer than the limit; its bytes were skipped, not kept.
     Oversized {
         /// Sequence id of the first chunk.
@@ -79,6 +90,20 @@ struct Joining {
     data: Option<BytesMut>,
     total: usize,
     chunks: u32,
+    /// Bytes of it are missing: `data` holds only what came before them.
+    cut: bool,
+}
+
+/// Where the stream stands after [`Deframer::missing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// The missing bytes fell inside packets whose headers were seen: the
+    /// packets they cut are yielded as [`Frame::Cut`], and the next bytes
+    /// pushed continue where the stream stands.
+    InStep,
+    /// A packet header was among the missing bytes: where the next packet
+    /// starts is unknown, and everything buffered was dropped.
+    Lost,
 }
 
 /// Streaming deframer for one direction of a connection.
@@ -89,6 +114,8 @@ pub struct Deframer {
     chunk_len: usize,
     chunk_left: Option<usize>,
     joining: Option<Joining>,
+    /// A packet that [`missing`](Self::missing) completed, yielded first.
+    ready: Option<Frame>,
 }
 
 impl Default for Deframer {
@@ -106,6 +133,7 @@ impl Deframer {
             chunk_len: 0,
             chunk_left: None,
             joining: None,
+            ready: None,
         }
     }
 
@@ -131,7 +159,74 @@ impl Deframer {
 
     /// True when no packet is half-read (a clean packet boundary).
     pub fn at_boundary(&self) -> bool {
-        self.chunk_left.is_none() && self.joining.is_none()
+        self.chunk_left.is_none() && self.joining.is_none() && self.ready.is_none()
+    }
+
+    /// The next `n` bytes of the stream exist but were not captured (a
+    /// snaplen cut them; their number is known from the IP length). Call
+    /// after draining [`next_frame`](Self::next_frame). Bytes inside a
+    /// packet whose header was seen are skipped by its length, and the
+    /// packet is yielded as [`Frame::Cut`] when its last byte has passed;
+    /// missing bytes that hold a header lose the packet boundaries.
+    pub fn missing(&mut self, mut n: usize) -> Missing {
+        while n > 0 {
+            if self.chunk_left.is_none() && self.open_chunk().is_none() {
+                // The next header is (partly) among the missing bytes.
+                self.buf.clear();
+                self.joining = None;
+                return Missing::Lost;
+            }
+            let left = self.chunk_left.unwrap_or(0);
+            // A chunk just opened may already have bytes buffered.
+            let buffered = self.buf.len().min(left);
+            let j = self.joining.as_mut().expect("joining is set while a chunk is open");
+            if let Some(d) = j.data.as_mut().filter(|_| !j.cut) {
+                d.extend_from_slice(&self.buf[..buffered]);
+            }
+            self.buf.advance(buffered);
+            j.cut = true;
+            let left = left - buffered;
+            let take = left.min(n);
+            n -= take;
+            if take < left {
+                self.chunk_left = Some(left - take);
+                return Missing::InStep;
+            }
+            self.chunk_left = None;
+            if self.chunk_len == MAX_CHUNK {
+                continue;
+            }
+            let j = self.joining.take().expect("joining is set");
+            self.ready = Some(j.finish());
+            if n > 0 {
+                // The bytes after this packet start the next one.
+                return Missing::Lost;
+            }
+        }
+        Missing::InStep
+    }
+
+    /// Opens the chunk whose header is buffered; `None` if fewer than four
+    /// bytes are.
+    fn open_chunk(&mut self) -> Option<usize> {
+        let h = PacketHeader::parse(&self.buf)?;
+        self.buf.advance(HEADER_LEN);
+        let len = h.len as usize;
+        let j = self.joining.get_or_insert_with(|| Joining {
+            seq: h.seq,
+            data: Some(BytesMut::new()),
+            total: 0,
+            chunks: 0,
+            cut: false,
+        });
+        j.total += len;
+        j.chunks += 1;
+        if j.total > self.max_packet {
+            j.data = None;
+        }
+        self.chunk_len = len;
+        self.chunk_left = Some(len);
+        Some(len)
     }
 
     /// The payload length announced by the packet now being received: the
@@ -153,39 +248,29 @@ impl Deframer {
 
     /// The next complete frame, or `None` until more bytes arrive.
     pub fn next_frame(&mut self) -> Option<Frame> {
+        if let Some(f) = self.ready.take() {
+            return Some(f);
+        }
         loop {
             let left = match self.chunk_left {
                 Some(l) => l,
                 None => {
                     let h = PacketHeader::parse(&self.buf)?;
-                    self.buf.advance(HEADER_LEN);
                     let len = h.len as usize;
                     // Fast path: a whole, ordinary packet already buffered.
                     if self.joining.is_none()
                         && len < MAX_CHUNK
                         && len <= self.max_packet
-                        && self.buf.len() >= len
+                        && self.buf.len() >= HEADER_LEN + len
                     {
+                        self.buf.advance(HEADER_LEN);
                         return Some(Frame::Packet(RawPacket {
                             seq: h.seq,
                             payload: self.buf.split_to(len).freeze(),
                             chunks: 1,
                         }));
                     }
-                    let j = self.joining.get_or_insert_with(|| Joining {
-                        seq: h.seq,
-                        data: Some(BytesMut::new()),
-                        total: 0,
-                        chunks: 0,
-                    });
-                    j.total += len;
-                    j.chunks += 1;
-                    if j.total > self.max_packet {
-                        j.data = None;
-                    }
-                    self.chunk_len = len;
-                    self.chunk_left = Some(len);
-                    len
+                    self.open_chunk()?
                 }
             };
             let take = left.min(self.buf.len());
@@ -193,7 +278,7 @@ impl Deframer {
                 .joining
                 .as_mut()
                 .expect("joining is set while a chunk is open");
-            if let Some(d) = j.data.as_mut() {
+            if let Some(d) = j.data.as_mut().filter(|_| !j.cut) {
                 d.extend_from_slice(&self.buf[..take]);
             }
             self.buf.advance(take);
@@ -206,17 +291,29 @@ impl Deframer {
                 continue;
             }
             let j = self.joining.take().expect("joining is set");
-            return Some(match j.data {
-                Some(d) => Frame::Packet(RawPacket {
-                    seq: j.seq,
-                    payload: d.freeze(),
-                    chunks: j.chunks,
-                }),
-                None => Frame::Oversized {
-                    seq: j.seq,
-                    len: j.total,
-                },
-            });
+            return Some(j.finish());
+        }
+    }
+}
+
+impl Joining {
+    /// The frame it makes once its last chunk has passed.
+    fn finish(self) -> Frame {
+        match self.data {
+            Some(d) if self.cut => Frame::Cut {
+                seq: self.seq,
+                len: self.total,
+                shown: d.freeze(),
+            },
+            Some(d) => Frame::Packet(RawPacket {
+                seq: self.seq,
+                payload: d.freeze(),
+                chunks: self.chunks,
+            }),
+            None => Frame::Oversized {
+                seq: self.seq,
+                len: self.total,
+            },
         }
     }
 }

@@ -162,6 +162,28 @@ impl TlsRecordReader {
         }
     }
 
+    /// The next `n` bytes exist but were not captured (a snaplen): skipped
+    /// inside the current record's body; a record header among them stops
+    /// the reader, as a gap does. An alert whose body is cut is reported
+    /// without it.
+    pub fn missing(&mut self, n: usize, mut emit: impl FnMut(TlsRecord)) {
+        if n == 0 || self.stopped {
+            return;
+        }
+        if let Some((rec, _, got)) = self.alert.take() {
+            self.report(rec, &mut emit);
+            if n > usize::from(2 - got) {
+                self.stopped = true;
+            }
+            return;
+        }
+        if self.have > 0 || n > usize::from(self.body_left) {
+            self.stopped = true;
+            return;
+        }
+        self.body_left -= n as u16;
+    }
+
     fn report(&mut self, rec: TlsRecord, emit: &mut impl FnMut(TlsRecord)) {
         emit(rec);
         self.records += 1;

@@ -269,6 +269,8 @@ pub struct Follower {
     last_sweep: Duration,
     segments: u64,
     evicted: u64,
+    /// The captured length of frames a snaplen cut, once one was seen.
+    snaplen: Option<u32>,
 }
 
 impl std::fmt::Debug for Follower {
@@ -326,6 +328,7 @@ impl Follower {
             last_sweep: Duration::ZERO,
             segments: 0,
             evicted: 0,
+            snaplen: None,
         }
     }
 
@@ -342,6 +345,12 @@ impl Follower {
         self.emit_events = false;
         self.cfg.packets = false;
         self
+    }
+
+    /// The capture cut a frame to `caplen` bytes (its snaplen): records of
+    /// connections whose segments were cut say so.
+    pub fn saw_snaplen(&mut self, caplen: u32) {
+        self.snaplen = Some(self.snaplen.map_or(caplen, |s| s.max(caplen)));
     }
 
     /// Connections finished early because they stayed idle past the bound.
@@ -564,6 +573,9 @@ impl Follower {
                 t.set_opening(Self::opening(&mut self.syn_times, ep.server, at));
             }
             t.on_segment(dir, seg, at, frame);
+            if seg.truncated {
+                t.snaplen = self.snaplen;
+            }
         }
         if conn.observer.is_none() {
             // Not MySQL: once it closes, keep it only as a tombstone (its

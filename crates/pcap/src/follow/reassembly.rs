@@ -1,8 +1,11 @@
 //! TCP reassembly for the observer: in-order bytes are fed once,
 //! retransmitted bytes skipped, segments ahead of a hole held (bounded)
 //! until it fills, and a hole that will not fill (acknowledged past by the
-//! receiver, the hold full, a snaplen cut) reported to the observer as a
-//! gap so that it never decodes across it.
+//! receiver, the hold full) reported to the observer as a gap so that it
+//! never decodes across it. Bytes a snaplen cut are not a hole: the IP
+//! length says how many there were, and the observer is told their number
+//! ([`Observer::cut`](hsp_wire::observer::Observer::cut)), so it skips
+//! them by the MySQL lengths and finds the next packet.
 
 use std::time::Duration;
 
@@ -18,11 +21,41 @@ pub(super) struct Holding {
     bytes: usize,
 }
 
-/// A segment held out of order.
+/// A segment held out of order: its visible bytes, then `cut` bytes the
+/// capture did not keep.
 #[derive(Debug)]
 struct Held {
     seq: u32,
     data: Vec<u8>,
+    cut: u32,
+}
+
+impl Held {
+    fn end(&self) -> u32 {
+        self.seq
+            .wrapping_add(self.data.len() as u32)
+            .wrapping_add(self.cut)
+    }
+}
+
+/// Feeds the bytes of a span from `skip` on: the visible ones, then the
+/// number cut. Returns how many sequence numbers that advanced.
+fn feed_span(
+    obs: &mut hsp_wire::observer::Observer,
+    dir: hsp_wire::observer::Direction,
+    data: &[u8],
+    cut: usize,
+    skip: usize,
+    at: Duration,
+    events: &mut Vec<ObserverEvent>,
+) -> usize {
+    let shown = data.get(skip..).unwrap_or(&[]);
+    let cut = cut.saturating_sub(skip.saturating_sub(data.len()));
+    if !shown.is_empty() {
+        obs.feed(dir, shown, at, events);
+    }
+    obs.cut(dir, cut, at, events);
+    shown.len() + cut
 }
 
 impl Conn {
@@ -64,10 +97,10 @@ impl Conn {
             };
             let h = held.segs[d].swap_remove(i);
             held.bytes -= h.data.len();
-            let skip = edge.wrapping_sub(h.seq) as usize;
-            if let Some(new) = h.data.get(skip..).filter(|n| !n.is_empty()) {
-                obs.feed(dir, new, at, events);
-                *next = edge.wrapping_add(new.len() as u32);
+            if after(h.end(), edge) {
+                let skip = edge.wrapping_sub(h.seq) as usize;
+                let n = feed_span(obs, dir, &h.data, h.cut as usize, skip, at, events);
+                *next = edge.wrapping_add(n as u32);
             }
         }
     }
@@ -139,13 +172,15 @@ impl Conn {
         }
         let start = seg.seq.wrapping_add(syn);
         let expected = *self.next[d].get_or_insert(start);
-        let mut data = seg.payload;
-        if !data.is_empty() {
+        let data = seg.payload;
+        let cut = seg.cut();
+        if seg.len > 0 {
             let delta = start.wrapping_sub(expected) as i32;
             let hole_acked = self.acked[d].is_some_and(|a| after(a, expected));
+            let mut skip = 0usize;
+            let mut hold = false;
             if delta > 0
                 && !hole_acked
-                && !seg.truncated
                 && self.held_bytes() + data.len() <= HELD_MAX_BYTES
                 && self.held(d).len() < HELD_MAX_SEGMENTS
             {
@@ -155,8 +190,9 @@ impl Conn {
                 held.segs[d].push(Held {
                     seq: start,
                     data: data.to_vec(),
+                    cut: cut as u32,
                 });
-                data = &[];
+                hold = true;
             } else if delta > 0 {
                 // A hole that will not fill (acknowledged, or the hold is
                 // full): a gap, then what is held past it, then this.
@@ -172,25 +208,19 @@ impl Conn {
                     self.gap(d, at, events);
                     self.next[d] = Some(start);
                 } else {
-                    data = data.get(rel as usize..).unwrap_or(&[]);
+                    skip = rel as usize;
                 }
             } else if delta < 0 {
                 // Retransmitted or overlapping: keep only the new bytes.
-                let skip = (-(delta as i64)) as usize;
-                data = data.get(skip..).unwrap_or(&[]);
+                skip = (-(delta as i64)) as usize;
             }
-            if !data.is_empty() {
+            if !hold && skip < seg.len as usize {
                 let edge = self.next[d].unwrap_or(start);
-                if let Some(obs) = self.observer.as_mut() {
-                    obs.feed(dir, data, at, events);
-                }
-                self.next[d] = Some(edge.wrapping_add(data.len() as u32));
-                if seg.truncated {
-                    self.gap(d, at, events);
-                    // The bytes cut off are missing too: resume after them.
-                    let end = start.wrapping_add(seg.payload.len() as u32);
-                    self.next[d] = Some(end);
-                }
+                let n = match self.observer.as_mut() {
+                    Some(obs) => feed_span(obs, dir, data, cut, skip, at, events),
+                    None => seg.len as usize - skip,
+                };
+                self.next[d] = Some(edge.wrapping_add(n as u32));
             }
             if !self.held(d).is_empty() {
                 self.release(d, at, events);
@@ -201,7 +231,7 @@ impl Conn {
         // A FIN takes one sequence number, right after its payload; one
         // that arrives ahead of missing data (reordered) must not move the
         // edge, or the late data would be read one byte off.
-        let fin_seq = start.wrapping_add(seg.payload.len() as u32);
+        let fin_seq = start.wrapping_add(seg.len);
         if seg.flags.fin
             && let Some(n) = self.next[d].as_mut()
             && *n == fin_seq

@@ -66,6 +66,10 @@ pub struct Track {
     err_message: Option<String>,
     midstream: bool,
     capture_loss: u32,
+    /// Payload bytes the capture cut (a snaplen), new data only.
+    bytes_cut: u64,
+    /// What the capture kept of the frames it cut, when known.
+    pub(crate) snaplen: Option<u32>,
     server_version: Option<String>,
     connection_id: Option<u32>,
     plugin: Option<String>,
@@ -134,12 +138,9 @@ impl Track {
         if seg.window == 0 && !f.rst && !f.syn {
             self.zero_windows += 1;
         }
-        if seg.truncated {
-            self.capture_loss += 1;
-        }
-        if !seg.payload.is_empty() {
+        if seg.len > 0 {
             let start = seg.seq.wrapping_add(u32::from(f.syn));
-            let end = start.wrapping_add(seg.payload.len() as u32);
+            let end = start.wrapping_add(seg.len);
             match self.high[d] {
                 Some(h) if !after(end, h) => {
                     // A keep-alive probe re-sends one byte below the edge;
@@ -147,7 +148,7 @@ impl Track {
                     // explain it (the probe reads TCP_INFO at that moment
                     // too), except copies of the handshake's own packets;
                     // a copy of data already acknowledged decides nothing.
-                    let keepalive = seg.payload.len() == 1 && start == h.wrapping_sub(1);
+                    let keepalive = seg.len == 1 && start == h.wrapping_sub(1);
                     if !keepalive {
                         match self.senders[d].resent(start, end, at) {
                             Some(true) => self.retrans[d] += 1,
@@ -159,6 +160,9 @@ impl Track {
                     }
                 }
                 _ => {
+                    // New bytes the capture cut (those of copies were
+                    // counted with their first).
+                    self.bytes_cut += seg.cut() as u64;
                     let packet = self.handshake_packet(d);
                     self.senders[d].first_copy(start, end, at, packet);
                     // New data that reaches exactly the edge of the window
@@ -267,7 +271,7 @@ impl Track {
             } if !reset => {
                 self.greeting.get_or_insert((at, frame));
                 self.server_version = Some(server_version);
-                self.connection_id = Some(connection_id);
+                self.connection_id = connection_id;
             }
             ObserverEvent::Milestone {
                 at,
@@ -348,7 +352,7 @@ impl Track {
             } => {
                 self.greeting.get_or_insert(here);
                 self.server_version = Some(server_version.clone());
-                self.connection_id = Some(*connection_id);
+                self.connection_id = *connection_id;
             }
             Milestone::SslRequest => {
                 self.ssl = true;

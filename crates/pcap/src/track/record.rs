@@ -10,6 +10,7 @@ use hsp_core::evidence::capture;
 use hsp_core::network::{MissedByTap, ResetSignals};
 use hsp_core::phase::{Phase, micros};
 use hsp_core::record::{
+    CaptureCut,
     AuthInfo, ConnectionRecord, Details, Frames, ServerError, TcpEvidence, Vantage, addr_string,
 };
 use hsp_core::tls::TlsAlert;
@@ -206,6 +207,10 @@ impl Track {
                 }),
                 tcp: Some(tcp),
                 frames: Some(self.frames()),
+                capture: (self.bytes_cut > 0).then_some(CaptureCut {
+                    snaplen: self.snaplen,
+                    bytes_cut: self.bytes_cut,
+                }),
                 evidence: ev,
                 ..Details::default()
             },

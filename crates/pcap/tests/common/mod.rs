@@ -107,6 +107,7 @@ pub(crate) fn segment<'a>(
         ttl,
         options,
         payload,
+        len: payload.len() as u32,
         truncated: false,
     }
 }

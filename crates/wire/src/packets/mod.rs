@@ -77,6 +77,22 @@ pub enum Packet {
     Data(Vec<u8>),
     /// Bytes that do not decode as what the state expected.
     Malformed(Vec<u8>),
+    /// A packet the capture cut short (a snaplen): its kind and what its
+    /// visible bytes show.
+    Cut(CutPacket),
+}
+
+/// A packet whose end the capture cut (see [`crate::frame::Frame::Cut`]):
+/// decoded as far as its visible bytes go, never further.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutPacket {
+    /// What the packet is, as [`Packet::kind`] names it (`greeting`,
+    /// `login`, `auth_switch_request`, `row`, ...), or `data`.
+    pub kind: &'static str,
+    /// What its visible bytes show, as [`Packet::info`] would say it.
+    pub info: String,
+    /// The visible bytes.
+    pub shown: Vec<u8>,
 }
 
 impl Packet {
@@ -100,6 +116,7 @@ impl Packet {
             Self::Row(_) => "row",
             Self::Data(_) => "data",
             Self::Malformed(_) => "malformed",
+            Self::Cut(c) => c.kind,
         }
     }
 
@@ -151,6 +168,7 @@ impl Packet {
             Self::Row(r) => format!("Row values={}", r.values.len()),
             Self::Data(_) => "Response".to_string(),
             Self::Malformed(_) => "Malformed Packet".to_string(),
+            Self::Cut(c) => format!("{} [cut by the snaplen]", c.info),
         }
     }
 
@@ -183,6 +201,7 @@ impl Packet {
             Self::ColumnDefinition(p) => p.encode(dst),
             Self::Row(p) => p.encode(dst),
             Self::Data(b) | Self::Malformed(b) => dst.extend_from_slice(b),
+            Self::Cut(c) => dst.extend_from_slice(&c.shown),
         }
     }
 

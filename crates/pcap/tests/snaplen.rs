@@ -1,0 +1,105 @@
+//! Headers-only captures: every fixture cut as `tcpdump -s 96` and
+//! `-s 128` cut it (each frame kept up to the snaplen, its original length
+//! left in the record) gives the verdicts of the whole capture, connection
+//! by connection, except where the deciding bytes lie past the cut; those
+//! are listed below with the reason.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hsp_core::{ConnectionRecord, Params};
+use hsp_pcap::analyze_file;
+
+/// Connections whose verdict needs bytes past the cut: (capture, snaplen,
+/// stream, verdict on the cut copy, why).
+const PAST_THE_CUT: &[(&str, u32, u32, &str, &str)] = &[];
+
+/// `bytes` (a classic little-endian pcap) with every record cut to
+/// `snaplen` bytes, as tcpdump -s writes it.
+fn cut(bytes: &[u8], snaplen: u32) -> Vec<u8> {
+    let magic = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+    assert!(
+        matches!(magic, 0xa1b2_c3d4 | 0xa1b2_3c4d),
+        "a little-endian classic pcap"
+    );
+    let mut out = bytes[..24].to_vec();
+    out[16..20].copy_from_slice(&snaplen.to_le_bytes());
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap());
+        let data = &bytes[at + 16..at + 16 + caplen as usize];
+        let kept = caplen.min(snaplen);
+        out.extend_from_slice(&bytes[at..at + 8]);
+        out.extend_from_slice(&kept.to_le_bytes());
+        out.extend_from_slice(&bytes[at + 12..at + 16]);
+        out.extend_from_slice(&data[..kept as usize]);
+        at += 16 + caplen as usize;
+    }
+    out
+}
+
+fn decode(path: &Path, params: &Params) -> BTreeMap<u32, ConnectionRecord> {
+    let mut recs = BTreeMap::new();
+    analyze_file(path, &common::all_ports(), None, params, |r| {
+        recs.insert(r.stream.unwrap(), r);
+    })
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    recs
+}
+
+#[test]
+fn every_fixture_cut_to_96_and_128_bytes_keeps_its_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = Params::default();
+    let mut compared = 0;
+    let mut wrong = Vec::new();
+    let mut listed_but_same = Vec::new();
+    for path in common::captures(&common::root().join("fixtures")) {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let whole = decode(&path, &params);
+        let bytes = std::fs::read(&path).unwrap();
+        for snaplen in [96, 128] {
+            let cut_path = dir.path().join(format!("{name}-{snaplen}.pcap"));
+            std::fs::write(&cut_path, cut(&bytes, snaplen)).unwrap();
+            let cut = decode(&cut_path, &params);
+            for (stream, w) in &whole {
+                let listed = PAST_THE_CUT
+                    .iter()
+                    .find(|e| e.0 == name && e.1 == snaplen && e.2 == *stream);
+                let Some(c) = cut.get(stream) else {
+                    wrong.push(format!("{name} -s {snaplen} stream {stream}: no record"));
+                    continue;
+                };
+                compared += 1;
+                match listed {
+                    Some(e) if c.verdict.name() == e.3 && c.verdict != w.verdict => {}
+                    Some(_) if c.verdict == w.verdict => {
+                        listed_but_same.push(format!("{name} -s {snaplen} stream {stream}"));
+                    }
+                    _ if c.verdict == w.verdict => {}
+                    _ => wrong.push(format!(
+                        "{name} -s {snaplen} stream {stream}: {} whole, {} cut; {:?}",
+                        w.verdict, c.verdict, c.evidence
+                    )),
+                }
+            }
+            for stream in cut.keys().filter(|s| !whole.contains_key(s)) {
+                wrong.push(format!(
+                    "{name} -s {snaplen} stream {stream}: a record only the cut copy has"
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{compared} compared; differ:\n{}",
+        wrong.join("\n")
+    );
+    assert!(
+        listed_but_same.is_empty(),
+        "listed as past the cut but unchanged: {listed_but_same:?}"
+    );
+    assert!(compared >= 400, "only {compared} connections compared");
+}

@@ -1,0 +1,342 @@
+//! The connection phase: the greeting (or an ERR in its place), the login
+//! or SSLRequest, and the authentication exchange up to OK or ERR.
+
+use std::time::Duration;
+
+use crate::flags::Capabilities;
+use crate::packets::*;
+
+use super::command::Resp;
+use super::{Direction, Milestone, Observer, ObserverEvent, State, Stream, text};
+
+impl Observer {
+    /// A greeting: the server's capabilities, the state after it, and its
+    /// milestone.
+    pub(super) fn greeted(
+        &mut self,
+        protocol: u8,
+        caps: Capabilities,
+        version: &[u8],
+        connection_id: u32,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
+        self.greeted_as(protocol, caps, text(version), Some(connection_id), at, out);
+    }
+
+    /// [`greeted`](Self::greeted) with the version as text and the
+    /// connection id when known (a cut greeting may not show it).
+    pub(super) fn greeted_as(
+        &mut self,
+        protocol: u8,
+        caps: Capabilities,
+        server_version: String,
+        connection_id: Option<u32>,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
+        self.server_caps = Some(caps);
+        self.state = State::ExpectLogin;
+        Self::milestone(
+            out,
+            at,
+            Direction::ServerToClient,
+            Milestone::Greeting {
+                protocol,
+                server_version,
+                connection_id,
+            },
+        );
+    }
+
+    /// The client's SSLRequest: both directions carry TLS records from
+    /// here on.
+    pub(super) fn start_tls(
+        &mut self,
+        caps: Capabilities,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
+        let dir = Direction::ClientToServer;
+        self.client_caps = Some(caps);
+        self.state = State::Tls;
+        Self::milestone(out, at, dir, Milestone::SslRequest);
+        Self::milestone(out, at, dir, Milestone::TlsStart);
+        // What the client sent after its SSLRequest, already buffered, is
+        // the start of TLS.
+        let unread = match std::mem::replace(&mut self.c2s, Stream::Opaque) {
+            Stream::Plain(mut d) => d.take_unread(),
+            _ => bytes::BytesMut::new(),
+        };
+        self.c2s = Stream::Tls(Box::default());
+        self.s2c = Stream::Tls(Box::default());
+        self.feed_opaque(dir, &unread, at, out);
+    }
+
+    /// The server's first packet (greeting, or an ERR in its place).
+    pub(super) fn on_greeting(&mut self, pkt: Packet, at: Duration, out: &mut Vec<ObserverEvent>) -> Packet {
+        let dir = Direction::ServerToClient;
+        let greeting = match &pkt {
+            Packet::Greeting(g) => Some((10, g.capabilities, &g.server_version, g.connection_id)),
+            Packet::GreetingV9(g) => {
+                Some((9, Capabilities::empty(), &g.server_version, g.connection_id))
+            }
+            _ => None,
+        };
+        if let Some((protocol, caps, version, connection_id)) = greeting {
+            self.greeted(protocol, caps, version, connection_id, at, out);
+        }
+        if let Packet::GreetingError(e) = &pkt {
+            self.state = State::Closed;
+            Self::milestone(
+                out,
+                at,
+                dir,
+                Milestone::Err {
+                    code: e.code,
+                    in_place_of_greeting: true,
+                },
+            );
+        }
+        pkt
+    }
+
+    pub(super) fn server_packet(&mut self, p: &[u8], at: Duration, out: &mut Vec<ObserverEvent>) -> Packet {
+        let dir = Direction::ServerToClient;
+        let first = p.first().copied();
+        match self.state {
+            State::Start => self.on_greeting(decode_greeting(p), at, out),
+            State::ExpectAuthResult | State::ExpectClientAuth | State::ExpectLogin => {
+                let pkt = match first {
+                    Some(0x00) => ok_or_malformed(p, self.ctx()),
+                    Some(0xff) => err_or_malformed(p),
+                    Some(0xfe) if p.len() == 1 => Packet::OldAuthSwitchRequest,
+                    Some(0xfe) => AuthSwitchRequest::decode(p)
+                        .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::AuthSwitchRequest),
+                    Some(0x01) => AuthMoreData::decode(p)
+                        .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::AuthMoreData),
+                    Some(0x02) => AuthNextFactor::decode(p)
+                        .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::AuthNextFactor),
+                    _ => Packet::Malformed(p.to_vec()),
+                };
+                match &pkt {
+                    Packet::Ok(_) => {
+                        self.state = State::Command;
+                        self.resp = Resp::Generic;
+                        Self::milestone(out, at, dir, Milestone::Ok);
+                        // pending_compression() looks at change_user, so
+                        // clear it only after on_packet has used it.
+                    }
+                    Packet::Err(e) => {
+                        self.state = if self.change_user {
+                            State::Command
+                        } else {
+                            State::Closed
+                        };
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::Err {
+                                code: e.code,
+                                in_place_of_greeting: false,
+                            },
+                        );
+                    }
+                    Packet::AuthSwitchRequest(a) => {
+                        self.state = State::ExpectClientAuth;
+                        self.after_switch = true;
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::AuthSwitch {
+                                plugin: text(&a.plugin),
+                            },
+                        );
+                    }
+                    Packet::OldAuthSwitchRequest => {
+                        self.state = State::ExpectClientAuth;
+                        self.after_switch = true;
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::AuthSwitch {
+                                plugin: crate::codes::plugin::MYSQL_OLD_PASSWORD.into(),
+                            },
+                        );
+                    }
+                    Packet::AuthMoreData(m) => {
+                        self.after_switch = false;
+                        let meaning = m.meaning();
+                        // After fast_auth_success the server sends OK itself;
+                        // otherwise it waits for the client.
+                        self.state = if meaning == MoreDataMeaning::FastAuthSuccess {
+                            State::ExpectAuthResult
+                        } else {
+                            State::ExpectClientAuth
+                        };
+                        Self::milestone(out, at, dir, Milestone::AuthMoreData(meaning));
+                    }
+                    Packet::AuthNextFactor(n) => {
+                        self.after_switch = false;
+                        self.state = State::ExpectClientAuth;
+                        Self::milestone(
+                            out,
+                            at,
+                            dir,
+                            Milestone::AuthNextFactor {
+                                plugin: text(&n.plugin),
+                            },
+                        );
+                    }
+                    _ => {}
+                }
+                pkt
+            }
+            State::Command => {
+                let pkt = self.command_response(p, at, out);
+                if let Packet::Ok(_) = &pkt {
+                    self.change_user = false;
+                }
+                pkt
+            }
+            State::Tls | State::Closed => {
+                if first == Some(0xff) {
+                    err_or_malformed(p)
+                } else {
+                    Packet::Data(p.to_vec())
+                }
+            }
+        }
+    }
+
+    /// The client's login: its capabilities, the state after it, and its
+    /// milestone.
+    pub(super) fn on_login(
+        &mut self,
+        caps: Capabilities,
+        user: &[u8],
+        database: Option<&[u8]>,
+        auth_plugin: Option<&[u8]>,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
+        self.client_caps = Some(caps);
+        self.state = State::ExpectAuthResult;
+        Self::milestone(
+            out,
+            at,
+            Direction::ClientToServer,
+            Milestone::Login {
+                user: text(user),
+                database: database.map(text),
+                auth_plugin: auth_plugin.map(text),
+            },
+        );
+    }
+
+    pub(super) fn client_packet(
+        &mut self,
+        seq: u8,
+        p: &[u8],
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) -> Packet {
+        let dir = Direction::ClientToServer;
+        match self.state {
+            State::ExpectLogin => {
+                if let Some(v) = login_view(p) {
+                    // The usual login, read in place: the owned packet is
+                    // built only if it is to be emitted.
+                    self.on_login(
+                        v.header.capabilities,
+                        v.user,
+                        v.database,
+                        v.auth_plugin,
+                        at,
+                        out,
+                    );
+                    return if self.keeps_every_packet() {
+                        Packet::Login(v.to_owned_packet())
+                    } else {
+                        // Dropped unseen by on_packet (not an ERR, not
+                        // malformed).
+                        Packet::Data(Vec::new())
+                    };
+                }
+                let pkt = decode_login(p);
+                match &pkt {
+                    Packet::SslRequest(s) => self.start_tls(s.header.capabilities, at, out),
+                    // (A 4.1 login that decodes was read in place above.)
+                    Packet::Login(l) => self.on_login(
+                        l.header.capabilities,
+                        &l.user,
+                        l.database.as_deref(),
+                        l.auth_plugin.as_deref(),
+                        at,
+                        out,
+                    ),
+                    Packet::Login320(l) => self.on_login(
+                        l.capabilities,
+                        &l.user,
+                        l.database.as_deref(),
+                        None,
+                        at,
+                        out,
+                    ),
+                    _ => {}
+                }
+                pkt
+            }
+            State::ExpectClientAuth | State::ExpectAuthResult => {
+                // A client packet while we expected the server's answer is
+                // another auth round too (e.g. after fast_auth_success a
+                // client never speaks, but a confused one might).
+                let data = ClientAuthData { data: p.to_vec() };
+                let kind = data.kind();
+                let switched = std::mem::take(&mut self.after_switch);
+                self.state = State::ExpectAuthResult;
+                Self::milestone(out, at, dir, Milestone::ClientAuthData(kind));
+                if switched {
+                    Packet::AuthSwitchResponse(data)
+                } else {
+                    Packet::ClientAuthData(data)
+                }
+            }
+            State::Start | State::Command => self.client_command(seq, p, at, out),
+            State::Tls | State::Closed => Packet::Data(p.to_vec()),
+        }
+    }
+}
+
+pub(super) fn ok_or_malformed(p: &[u8], ctx: Ctx) -> Packet {
+    OkPacket::decode(p, ctx)
+        .or_else(|_| {
+            OkPacket::decode(
+                p,
+                Ctx {
+                    caps: ctx.caps ^ Capabilities::SESSION_TRACK,
+                },
+            )
+        })
+        .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::Ok)
+}
+
+pub(super) fn err_or_malformed(p: &[u8]) -> Packet {
+    ErrPacket::decode(p).map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::Err)
+}
+
+/// A HandshakeResponse41 read in place, when `p` is one that decodes (as
+/// [`decode_login`] would decode it: a 4.1 login that is not an
+/// SSLRequest).
+fn login_view(p: &[u8]) -> Option<LoginView<'_>> {
+    let caps =
+        Capabilities::from_bits_retain(u32::from(u16::from_le_bytes([*p.first()?, *p.get(1)?])));
+    let ssl_request = p.len() == LOGIN_HEADER_LEN && caps.contains(Capabilities::SSL);
+    if !caps.contains(Capabilities::PROTOCOL_41) || ssl_request {
+        return None;
+    }
+    LoginView::decode(p).ok()
+}
