@@ -64,6 +64,10 @@ fn notice_text(n: &Notice) -> String {
         Notice::Decompress(e) => format!("compressed stream undecodable: {e}"),
         Notice::Encrypted { bytes } => format!("{bytes} encrypted bytes"),
         Notice::Gap => "bytes missing from the capture; resynchronising".into(),
+        Notice::CutHeader => {
+            "a snaplen cut through a packet header; this direction is read again at its next turn"
+                .into()
+        }
         _ => "notice".into(),
     }
 }

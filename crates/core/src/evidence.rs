@@ -12,9 +12,9 @@ use crate::record::{CaptureCut, TcpEvidence, Vantage};
 impl CaptureCut {
     /// What the cut means for the record.
     pub fn sentence(&self) -> String {
-        let kept = self
-            .snaplen
-            .map_or_else(String::new, |n| format!(" (the first {n} bytes of each frame)"));
+        let kept = self.snaplen.map_or_else(String::new, |n| {
+            format!(" (the first {n} bytes of each frame)")
+        });
         format!(
             "the capture kept only the start of some frames{kept}: {} byte(s) of this connection were cut; its packets are decoded as far as their visible bytes go",
             self.bytes_cut

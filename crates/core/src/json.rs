@@ -12,7 +12,8 @@
 use crate::classify::AppError;
 use crate::phase::{Party, PhaseTimes, micros};
 use crate::record::{
-    AuthInfo, CaptureCut, ConnectionRecord, Frames, ServerError, TcpEvidence, TcpInfo, TlsInfo, Vantage,
+    AuthInfo, CaptureCut, ConnectionRecord, Frames, ServerError, TcpEvidence, TcpInfo, TlsInfo,
+    Vantage,
 };
 
 /// A key as written: `"name":`, put together at compile time.

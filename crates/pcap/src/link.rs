@@ -327,12 +327,23 @@ pub fn slice_tcp_etherparse(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
                 v6.header().destination_addr().into(),
                 v6.header().hop_limit(),
                 v6.payload().incomplete,
-                None,
+                usize::from(v6.header().payload_length())
+                    .checked_sub(v6.extensions().slice().len()),
             ),
             LaxNetSlice::Arp(_) => return None,
         };
-    let TransportSlice::Tcp(tcp) = pkt.transport.as_ref()? else {
-        return None;
+    let Some(TransportSlice::Tcp(tcp)) = pkt.transport.as_ref() else {
+        // etherparse declines a TCP header that a snaplen cut inside its
+        // options: its fixed part is read as the fast path reads it.
+        let ip = match pkt.net.as_ref()? {
+            LaxNetSlice::Ipv4(v4) => v4.payload(),
+            LaxNetSlice::Ipv6(v6) => v6.payload(),
+            LaxNetSlice::Arp(_) => return None,
+        };
+        if ip.ip_number != etherparse::IpNumber::TCP || !truncated {
+            return None;
+        }
+        return fast_tcp(src_ip, dst_ip, ttl, ip.payload, true, wire?).flatten();
     };
     Some(Segment {
         src: SocketAddr::new(src_ip, tcp.source_port()),

@@ -105,10 +105,7 @@ impl Sender {
             && self.close.is_none()
             && let Some(edge) = self.edge
         {
-            let pos = seg
-                .seq
-                .wrapping_add(u32::from(f.syn))
-                .wrapping_add(seg.len);
+            let pos = seg.seq.wrapping_add(u32::from(f.syn)).wrapping_add(seg.len);
             self.close = Some((pos, edge, f.rst));
         }
         if f.syn {
@@ -153,9 +150,7 @@ impl Sender {
             _ => {}
         }
         let start = seg.seq.wrapping_add(u32::from(f.syn));
-        let end = start
-            .wrapping_add(seg.len)
-            .wrapping_add(u32::from(f.fin));
+        let end = start.wrapping_add(seg.len).wrapping_add(u32::from(f.fin));
         if let Some(e) = self.edge {
             if !f.syn && after(start, e) && start.wrapping_sub(e) < PLAUSIBLE {
                 let holes = &mut self.rare.get_or_insert_with(Box::default).holes;

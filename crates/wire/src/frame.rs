@@ -179,7 +179,10 @@ impl Deframer {
             let left = self.chunk_left.unwrap_or(0);
             // A chunk just opened may already have bytes buffered.
             let buffered = self.buf.len().min(left);
-            let j = self.joining.as_mut().expect("joining is set while a chunk is open");
+            let j = self
+                .joining
+                .as_mut()
+                .expect("joining is set while a chunk is open");
             if let Some(d) = j.data.as_mut().filter(|_| !j.cut) {
                 d.extend_from_slice(&self.buf[..buffered]);
             }

@@ -163,25 +163,28 @@ impl TlsRecordReader {
     }
 
     /// The next `n` bytes exist but were not captured (a snaplen): skipped
-    /// inside the current record's body; a record header among them stops
-    /// the reader, as a gap does. An alert whose body is cut is reported
-    /// without it.
-    pub fn missing(&mut self, n: usize, mut emit: impl FnMut(TlsRecord)) {
+    /// inside the current record's body. Returns false when a record
+    /// header was among them: the reader then stops, as after a gap, and
+    /// the caller may start a fresh one where a record surely starts. An
+    /// alert whose body is cut is reported without it.
+    pub fn missing(&mut self, n: usize, mut emit: impl FnMut(TlsRecord)) -> bool {
         if n == 0 || self.stopped {
-            return;
+            return true;
         }
         if let Some((rec, _, got)) = self.alert.take() {
             self.report(rec, &mut emit);
             if n > usize::from(2 - got) {
                 self.stopped = true;
+                return false;
             }
-            return;
+            return true;
         }
         if self.have > 0 || n > usize::from(self.body_left) {
             self.stopped = true;
-            return;
+            return false;
         }
         self.body_left -= n as u16;
+        true
     }
 
     fn report(&mut self, rec: TlsRecord, emit: &mut impl FnMut(TlsRecord)) {

@@ -10,8 +10,8 @@ use hsp_core::evidence::capture;
 use hsp_core::network::{MissedByTap, ResetSignals};
 use hsp_core::phase::{Phase, micros};
 use hsp_core::record::{
-    CaptureCut,
-    AuthInfo, ConnectionRecord, Details, Frames, ServerError, TcpEvidence, Vantage, addr_string,
+    AuthInfo, CaptureCut, ConnectionRecord, Details, Frames, ServerError, TcpEvidence, Vantage,
+    addr_string,
 };
 use hsp_core::tls::TlsAlert;
 

@@ -11,7 +11,6 @@ use crate::packets::*;
 use super::connection::{err_or_malformed, ok_or_malformed};
 use super::{Direction, Milestone, Observer, ObserverEvent, State};
 
-
 /// What the server's next packet in the command phase is expected to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Resp {
@@ -60,7 +59,12 @@ impl Observer {
 
     /// A request: what the server's answer will look like, and its
     /// milestone.
-    pub(super) fn on_command(&mut self, command: Command, at: Duration, out: &mut Vec<ObserverEvent>) {
+    pub(super) fn on_command(
+        &mut self,
+        command: Command,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
         self.resp = match command {
             Command::COM_QUERY => Resp::ResultStart { binary: false },
             Command::COM_STMT_EXECUTE | Command::COM_STMT_FETCH => {
@@ -77,20 +81,27 @@ impl Observer {
             }
             _ => Resp::Generic,
         };
-        Self::milestone(out, at, Direction::ClientToServer, Milestone::Command(command));
+        Self::milestone(
+            out,
+            at,
+            Direction::ClientToServer,
+            Milestone::Command(command),
+        );
     }
-
 
     fn deprecate_eof(&self) -> bool {
-        match (self.server_caps, self.client_caps) {
-            (Some(s), Some(c)) => (s & c).contains(Capabilities::DEPRECATE_EOF),
-            // Mid-stream: Wireshark's assume_deprecate_eof preference is off
-            // by default in 4.0; guess from the packets instead (see below).
-            _ => false,
-        }
+        // Mid-stream: Wireshark's assume_deprecate_eof preference is off
+        // by default in 4.0; guess from the packets instead (see below).
+        self.negotiated()
+            .is_some_and(|c| c.contains(Capabilities::DEPRECATE_EOF))
     }
 
-    pub(super) fn command_response(&mut self, p: &[u8], at: Duration, out: &mut Vec<ObserverEvent>) -> Packet {
+    pub(super) fn command_response(
+        &mut self,
+        p: &[u8],
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) -> Packet {
         let dir = Direction::ServerToClient;
         let first = p.first().copied();
         let ctx = self.ctx();

@@ -21,21 +21,29 @@ impl Observer {
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) {
-        self.greeted_as(protocol, caps, text(version), Some(connection_id), at, out);
+        self.greeted_as(
+            protocol,
+            Some(caps),
+            text(version),
+            Some(connection_id),
+            at,
+            out,
+        );
     }
 
-    /// [`greeted`](Self::greeted) with the version as text and the
-    /// connection id when known (a cut greeting may not show it).
+    /// [`greeted`](Self::greeted) with the version as text, and the
+    /// capabilities and connection id when known (a cut greeting may not
+    /// show them).
     pub(super) fn greeted_as(
         &mut self,
         protocol: u8,
-        caps: Capabilities,
+        caps: Option<Capabilities>,
         server_version: String,
         connection_id: Option<u32>,
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) {
-        self.server_caps = Some(caps);
+        self.server_caps = caps;
         self.state = State::ExpectLogin;
         Self::milestone(
             out,
@@ -74,7 +82,12 @@ impl Observer {
     }
 
     /// The server's first packet (greeting, or an ERR in its place).
-    pub(super) fn on_greeting(&mut self, pkt: Packet, at: Duration, out: &mut Vec<ObserverEvent>) -> Packet {
+    pub(super) fn on_greeting(
+        &mut self,
+        pkt: Packet,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) -> Packet {
         let dir = Direction::ServerToClient;
         let greeting = match &pkt {
             Packet::Greeting(g) => Some((10, g.capabilities, &g.server_version, g.connection_id)),
@@ -101,7 +114,12 @@ impl Observer {
         pkt
     }
 
-    pub(super) fn server_packet(&mut self, p: &[u8], at: Duration, out: &mut Vec<ObserverEvent>) -> Packet {
+    pub(super) fn server_packet(
+        &mut self,
+        p: &[u8],
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) -> Packet {
         let dir = Direction::ServerToClient;
         let first = p.first().copied();
         match self.state {

@@ -88,7 +88,8 @@ impl Observer {
             Direction::ServerToClient => self.cut_server_packet(shown, len, at, out),
             Direction::ClientToServer => self.cut_client_packet(seq, shown, len, at, out),
         };
-        let keep = self.keeps_every_packet() || matches!(packet, Packet::Err(_) | Packet::GreetingError(_));
+        let keep = self.keeps_every_packet()
+            || matches!(packet, Packet::Err(_) | Packet::GreetingError(_));
         if keep {
             self.emitted = true;
             out.push(ObserverEvent::Packet(ObservedPacket {
@@ -130,17 +131,22 @@ impl Observer {
                     // protocol 10: id, 8 scramble bytes, a filler, then the
                     // capabilities' low half; their high half 3 bytes on.
                     let low = after + 4 + 8 + 1;
+                    // Unknown unless both halves are visible: the login's
+                    // flags stand in (see `negotiated`).
                     let caps = match (p.get(low..low + 2), p.get(low + 5..low + 7)) {
                         (Some(l), Some(h)) if whole && protocol == 10 => {
-                            Capabilities::from_bits_retain(u32::from_le_bytes([l[0], l[1], h[0], h[1]]))
+                            Some(Capabilities::from_bits_retain(u32::from_le_bytes([
+                                l[0], l[1], h[0], h[1],
+                            ])))
                         }
-                        (Some(l), _) if whole && protocol == 10 => {
-                            Capabilities::from_bits_retain(u32::from(u16::from_le_bytes([l[0], l[1]])))
-                        }
-                        _ => Capabilities::empty(),
+                        _ if protocol == 9 => Some(Capabilities::empty()),
+                        _ => None,
                     };
                     let version = shown_text(version, whole);
-                    let info = format!("Server Greeting proto={protocol} version={version}");
+                    let info = format!(
+                        "Server Greeting proto={protocol} version={}",
+                        version.strip_prefix("5.5.5-").unwrap_or(&version)
+                    );
                     self.emitted = true;
                     self.greeted_as(protocol, caps, version, id, at, out);
                     cut("greeting", info)

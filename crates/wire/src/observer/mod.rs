@@ -34,8 +34,8 @@
 
 use std::time::Duration;
 
-use crate::flags::Capabilities;
 use crate::compress::CompressedDeframer;
+use crate::flags::Capabilities;
 use crate::frame::{Deframer, Frame, HEADER_LEN, MAX_CHUNK, Missing, PacketHeader};
 use crate::packets::*;
 use crate::tls_record::TlsRecordReader;
@@ -49,9 +49,7 @@ mod stream;
 mod tests;
 
 use command::Resp;
-pub use events::{
-    Direction, Milestone, Notice, ObservedPacket, ObserverConfig, ObserverEvent,
-};
+pub use events::{Direction, Milestone, Notice, ObservedPacket, ObserverConfig, ObserverEvent};
 use stream::Stream;
 
 /// Connection-phase and command-phase states.
@@ -65,7 +63,6 @@ enum State {
     Tls,
     Closed,
 }
-
 
 /// The passive two-direction observer of one TCP connection.
 pub struct Observer {
@@ -140,6 +137,17 @@ impl Observer {
         }
     }
 
+    /// The capabilities both sides use, once the client's are known: a
+    /// client asks only for what the server offered, so when a snaplen cut
+    /// the greeting's flags, the login's stand for both.
+    fn negotiated(&self) -> Option<Capabilities> {
+        match (self.server_caps, self.client_caps) {
+            (Some(s), Some(c)) => Some(s & c),
+            (None, Some(c)) => Some(c),
+            _ => None,
+        }
+    }
+
     /// True once the connection phase ended with OK.
     pub fn in_command_phase(&self) -> bool {
         self.state == State::Command
@@ -197,14 +205,18 @@ impl Observer {
         let missing = match stream {
             Stream::Plain(d) => d.missing(n),
             Stream::Tls(r) => {
-                r.missing(n, |rec| {
+                let in_step = r.missing(n, |rec| {
                     out.push(ObserverEvent::Milestone {
                         at,
                         dir,
                         milestone: Milestone::TlsRecord(rec),
                     });
                 });
-                Missing::InStep
+                if in_step {
+                    Missing::InStep
+                } else {
+                    Missing::Lost
+                }
             }
             Stream::Compressed(_) => Missing::Lost,
             Stream::Opaque => Missing::InStep,
@@ -223,10 +235,11 @@ impl Observer {
             (Stream::Compressed(_), Some(alg)) => {
                 Stream::Compressed(CompressedDeframer::new(alg, self.cfg.max_packet))
             }
-            (Stream::Tls(_), _) => Stream::Tls(Box::new(TlsRecordReader::stopped())),
+            // A flight starts a record: read again at the next turn.
+            (Stream::Tls(_), _) => Stream::Tls(Box::default()),
             _ => Stream::Opaque,
         };
-        if matches!(fresh, Stream::Plain(_) | Stream::Compressed(_)) {
+        if !matches!(fresh, Stream::Opaque) {
             self.lost[side(dir)] = true;
             if dir == Direction::ClientToServer && self.state == State::Command {
                 // The next request starts a command with sequence id 0.
@@ -528,7 +541,6 @@ impl Observer {
             _ => "packet",
         }
     }
-
 }
 
 /// Index of a direction: the client's 0, the server's 1.

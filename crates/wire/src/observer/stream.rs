@@ -40,7 +40,11 @@ impl Stream {
 impl Observer {
     /// The compression to switch on after `packet`, if it is the OK that
     /// ends the login and both sides asked for compression.
-    pub(super) fn pending_compression(&self, packet: &Packet, dir: Direction) -> Option<Compression> {
+    pub(super) fn pending_compression(
+        &self,
+        packet: &Packet,
+        dir: Direction,
+    ) -> Option<Compression> {
         if dir != Direction::ServerToClient
             || !matches!(packet, Packet::Ok(_))
             || self.state != State::Command
@@ -48,8 +52,7 @@ impl Observer {
         {
             return None;
         }
-        let (s, c) = (self.server_caps?, self.client_caps?);
-        let both = s & c;
+        let both = self.negotiated()?;
         if both.contains(Capabilities::COMPRESS) {
             Some(Compression::Zlib)
         } else if both.contains(Capabilities::ZSTD_COMPRESSION_ALGORITHM) {

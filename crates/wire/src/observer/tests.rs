@@ -124,10 +124,25 @@ fn login_seen(tap: Tap) -> Vec<Milestone> {
     let g = greeting(b"5.5.5-10.11.6-MariaDB-0+deb12u1", 42, server_caps());
     ev.extend(send(&mut o, S2C, &g, tap, 0));
     let login = client_answer(&mut client, &g);
-    assert!(login.len() > 60, "a login with a user, a scramble and attributes");
+    assert!(
+        login.len() > 60,
+        "a login with a user, a scramble and attributes"
+    );
     ev.extend(send(&mut o, C2S, &login, tap, 1));
-    ev.extend(send(&mut o, S2C, &framed(2, &[0, 0, 0, 2, 0, 0, 0]), tap, 2));
-    ev.extend(send(&mut o, C2S, &framed(0, &[Command::COM_QUIT.0]), tap, 3));
+    ev.extend(send(
+        &mut o,
+        S2C,
+        &framed(2, &[0, 0, 0, 2, 0, 0, 0]),
+        tap,
+        2,
+    ));
+    ev.extend(send(
+        &mut o,
+        C2S,
+        &framed(0, &[Command::COM_QUIT.0]),
+        tap,
+        3,
+    ));
     assert!(o.in_command_phase());
     milestones(&ev)
 }
@@ -169,7 +184,10 @@ fn a_login_cut_to_30_bytes_per_segment_keeps_its_milestones_and_marks_the_cut() 
     );
     // The login's user name is past the cut: not guessed.
     assert!(matches!(&cut[1], Milestone::Login { user, auth_plugin: None, .. } if user == "…"));
-    assert_eq!(cut[2..], [Milestone::Ok, Milestone::Command(Command::COM_QUIT)]);
+    assert_eq!(
+        cut[2..],
+        [Milestone::Ok, Milestone::Command(Command::COM_QUIT)]
+    );
 }
 
 #[test]
@@ -234,7 +252,10 @@ fn a_cut_ssl_request_starts_tls() {
     let ssl = client_answer(&mut client, &g);
     assert_eq!(ssl.len(), 4 + LOGIN_HEADER_LEN);
     let ev = send(&mut o, C2S, &ssl, Tap::Snaplen(30), 1);
-    assert_eq!(milestones(&ev), vec![Milestone::SslRequest, Milestone::TlsStart]);
+    assert_eq!(
+        milestones(&ev),
+        vec![Milestone::SslRequest, Milestone::TlsStart]
+    );
     assert!(o.encrypted());
 }
 
@@ -245,12 +266,21 @@ fn a_cut_through_a_header_waits_for_the_next_turn() {
     send(&mut o, S2C, &g, Tap::Whole, 0);
     let mut client = ClientHandshake::new(ClientConfig::new("app", Secret::new("pw")));
     send(&mut o, C2S, &client_answer(&mut client, &g), Tap::Whole, 1);
-    send(&mut o, S2C, &framed(2, &[0, 0, 0, 2, 0, 0, 0]), Tap::Whole, 2);
+    send(
+        &mut o,
+        S2C,
+        &framed(2, &[0, 0, 0, 2, 0, 0, 0]),
+        Tap::Whole,
+        2,
+    );
     // A query and a result set in one segment, cut inside the second
     // packet's header: the rest of the answer cannot be framed.
     send(&mut o, C2S, &framed(0, b"\x03SELECT 1"), Tap::Whole, 3);
     let mut answer = framed(1, &[1]);
-    answer.extend(framed(2, &[0x03, b'd', b'e', b'f', 0, 0, 0, 1, b'1', 0, 0x0c]));
+    answer.extend(framed(
+        2,
+        &[0x03, b'd', b'e', b'f', 0, 0, 0, 1, b'1', 0, 0x0c],
+    ));
     let ev = send(&mut o, S2C, &answer, Tap::Snaplen(6), 4);
     assert_eq!(notices(&ev), vec![Notice::CutHeader]);
     // More of the same answer, in the next segment: not framed.
@@ -258,11 +288,24 @@ fn a_cut_through_a_header_waits_for_the_next_turn() {
     assert!(ev.is_empty(), "{ev:?}");
     // The client's next request is a turn: the server's answer after it
     // is read again.
-    let ev = send(&mut o, C2S, &framed(0, &[Command::COM_PING.0]), Tap::Whole, 6);
+    let ev = send(
+        &mut o,
+        C2S,
+        &framed(0, &[Command::COM_PING.0]),
+        Tap::Whole,
+        6,
+    );
     assert_eq!(milestones(&ev), vec![Milestone::Command(Command::COM_PING)]);
-    let ev = send(&mut o, S2C, &framed(1, &[0, 0, 0, 2, 0, 0, 0]), Tap::Whole, 7);
+    let ev = send(
+        &mut o,
+        S2C,
+        &framed(1, &[0, 0, 0, 2, 0, 0, 0]),
+        Tap::Whole,
+        7,
+    );
     assert!(
-        ev.iter().any(|e| matches!(e, ObserverEvent::Packet(p) if matches!(p.packet, Packet::Ok(_)))),
+        ev.iter()
+            .any(|e| matches!(e, ObserverEvent::Packet(p) if matches!(p.packet, Packet::Ok(_)))),
         "{ev:?}"
     );
 }
@@ -272,10 +315,16 @@ fn a_capture_that_starts_mid_stream_reads_commands() {
     let mut o = Observer::default();
     let ev = send(&mut o, C2S, &framed(0, b"\x03SELECT 1"), Tap::Whole, 0);
     assert_eq!(notices(&ev), vec![Notice::MidStream]);
-    assert_eq!(milestones(&ev), vec![Milestone::Command(Command::COM_QUERY)]);
+    assert_eq!(
+        milestones(&ev),
+        vec![Milestone::Command(Command::COM_QUERY)]
+    );
     // Cut after the command byte: the command is known.
     let ev = send(&mut o, C2S, &framed(0, b"\x03SELECT 2"), Tap::Snaplen(5), 1);
-    assert_eq!(milestones(&ev), vec![Milestone::Command(Command::COM_QUERY)]);
+    assert_eq!(
+        milestones(&ev),
+        vec![Milestone::Command(Command::COM_QUERY)]
+    );
     // Cut before it: no command is guessed.
     let ev = send(&mut o, C2S, &framed(0, b"\x03SELECT 3"), Tap::Snaplen(4), 2);
     assert_eq!(milestones(&ev), vec![]);
@@ -285,7 +334,13 @@ fn a_capture_that_starts_mid_stream_reads_commands() {
 fn cut_bytes_inside_a_packet_are_skipped_by_its_length() {
     // Three packets; the middle one cut in two places across segments.
     let mut o = Observer::default();
-    send(&mut o, C2S, &framed(0, &[Command::COM_PING.0]), Tap::Whole, 0);
+    send(
+        &mut o,
+        C2S,
+        &framed(0, &[Command::COM_PING.0]),
+        Tap::Whole,
+        0,
+    );
     let mut out = Vec::new();
     let at = Duration::ZERO;
     let long = framed(1, &[7u8; 100]);
