@@ -314,23 +314,7 @@ printf 'quit-lost\t%s\n' "$src_port" >> "$tmp/ports.tsv"
 expect quit-lost all ok 10 0
 
 # --- Merge: replace the lines these captures own.
-python3 - "$out" "$tmp" "${names[@]}" <<'PY'
-import sys, os
-out, tmp, names = sys.argv[1], sys.argv[2], set(sys.argv[3:])
-def merge(path, new_path, key):
-    old = open(path).read().splitlines() if os.path.exists(path) else []
-    kept = [l for l in old if key(l) not in names]
-    new = open(new_path).read().splitlines()
-    open(path, "w").write("\n".join(kept + new) + "\n")
-merge(f"{out}/expected-verdicts.tsv", f"{tmp}/expected.tsv", lambda l: l.split("\t")[0])
-merge(f"{out}/ports.tsv", f"{tmp}/ports.tsv", lambda l: l.split("\t")[0])
-readme = f"{out}/README.md"
-lines = open(readme).read().splitlines()
-row = lambda l: l.startswith("| ") and l.split(" ")[1].removesuffix(".pcap") in names
-kept = [l for l in lines if not row(l)]
-new = open(f"{tmp}/table.md").read().splitlines()
-open(readme, "w").write("\n".join(kept + new) + "\n")
-PY
+python3 scripts/lib/merge_fixtures.py "$out" "$tmp" "${names[@]}"
 for n in "${names[@]}"; do rm -f "$out/$n.pcap.tshark.txt"; done
 python3 scripts/conformance.py "$hp" "$out" || true
 echo "record-hardcases: recorded ${#names[@]} captures into $out/"

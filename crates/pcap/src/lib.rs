@@ -30,6 +30,9 @@ mod tls;
 pub mod track;
 
 pub use analyze::{FileTotals, analyze, analyze_file};
-pub use follow::{ConnId, Endpoint, Finished, Follower, FollowerEvent, looks_like_greeting};
+pub use follow::{
+    ConnId, Endpoint, Finished, Follower, FollowerEvent, looks_like_cut_greeting,
+    looks_like_greeting,
+};
 pub use link::{Segment, TcpFlags, slice_tcp, slice_tcp_etherparse};
 pub use source::{LiveCapture, Next, PcapError, PcapFile, Prefetched, Record, RecordSource};

@@ -233,6 +233,9 @@ fn records_do_not_depend_on_packet_events() {
         let mut first = None;
         while let Ok(Some(rec)) = file.next_record() {
             let t0 = *first.get_or_insert(rec.ts);
+            if rec.data.len() < rec.orig_len as usize {
+                follower.saw_snaplen(rec.data.len() as u32);
+            }
             if let Some(seg) = hsp_pcap::slice_tcp(dlt, rec.data) {
                 follower.on_segment(&seg, rec.ts, rec.frame, &mut events);
                 events.clear();

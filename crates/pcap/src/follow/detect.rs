@@ -13,6 +13,17 @@ use crate::link::Segment;
 /// printable, NUL-terminated version string, or an ERR in its place
 /// (max_connections, a blocked host) with a MySQL error code.
 pub fn looks_like_greeting(p: &[u8]) -> bool {
+    greeting_start(p, false)
+}
+
+/// [`looks_like_greeting`] for a segment a snaplen cut: a version string
+/// that runs to the cut counts if at least 8 of its bytes are visible,
+/// printable and start with a digit.
+pub fn looks_like_cut_greeting(p: &[u8]) -> bool {
+    greeting_start(p, true)
+}
+
+fn greeting_start(p: &[u8], cut: bool) -> bool {
     if p.len() < 7 || p[3] != 0 {
         return false;
     }
@@ -20,8 +31,12 @@ pub fn looks_like_greeting(p: &[u8]) -> bool {
     match p[4] {
         9 | 10 if (20..=1024).contains(&len) => {
             let version = &p[5..p.len().min(4 + len).min(5 + 64)];
+            let printable = |v: &[u8]| v.iter().all(|b| (0x20..0x7f).contains(b));
             match version.iter().position(|&b| b == 0) {
-                Some(n) if n > 0 => version[..n].iter().all(|b| (0x20..0x7f).contains(b)),
+                Some(n) if n > 0 => printable(&version[..n]),
+                None if cut => {
+                    version.len() >= 8 && version[0].is_ascii_digit() && printable(version)
+                }
                 _ => false,
             }
         }
@@ -29,6 +44,16 @@ pub fn looks_like_greeting(p: &[u8]) -> bool {
             (1000..5000).contains(&u16::from_le_bytes([p[5], p[6]]))
         }
         _ => false,
+    }
+}
+
+/// Whether `seg`'s payload starts with a greeting (as far as it goes, when
+/// a snaplen cut it).
+fn greets(seg: &Segment<'_>) -> bool {
+    if seg.truncated {
+        looks_like_cut_greeting(seg.payload)
+    } else {
+        looks_like_greeting(seg.payload)
     }
 }
 
@@ -44,7 +69,7 @@ impl Conn {
             let greeting_first = !seg.flags.syn
                 && !server_ports.contains(&seg.dst.port())
                 && !server_ports.contains(&seg.src.port())
-                && looks_like_greeting(seg.payload);
+                && greets(seg);
             let ep = if seg.flags.syn && !seg.flags.ack {
                 Some(Endpoint {
                     client: seg.src,
@@ -89,9 +114,7 @@ impl Conn {
             // MySQL; anything else (the client speaking first, another
             // protocol) drops it for good.
             self.pending = false;
-            if self.endpoints.is_some_and(|ep| seg.src == ep.server)
-                && looks_like_greeting(seg.payload)
-            {
+            if self.endpoints.is_some_and(|ep| seg.src == ep.server) && greets(seg) {
                 self.observer = Some(Box::new(Observer::new(cfg)));
             } else {
                 self.track = None;

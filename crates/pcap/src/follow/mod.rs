@@ -12,7 +12,7 @@ use crate::track::Track;
 mod detect;
 mod reassembly;
 
-pub use detect::looks_like_greeting;
+pub use detect::{looks_like_cut_greeting, looks_like_greeting};
 use reassembly::Holding;
 
 /// Closed connections are kept this long (capture time) after their last
