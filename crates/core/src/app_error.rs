@@ -121,7 +121,7 @@ pub fn app_error(f: &Facts) -> Option<AppError> {
         });
     }
     Some(match f.end {
-        End::Completed | End::Interrupted | End::CaptureEnded => return None,
+        End::Completed | End::Answered | End::Interrupted | End::CaptureEnded => return None,
         End::AnswerLost { .. } => lost("reading authorization packet", 110),
         End::ServerError { code, .. } => AppError {
             code,

@@ -64,6 +64,10 @@ pub enum End {
         /// The client's close was a RST.
         reset: bool,
     },
+    /// A capture that kept none of the MySQL bytes saw the server answer
+    /// the login (see [`Facts::tcp_only`]): an OK, an ERR or another auth
+    /// round, which TCP cannot tell apart.
+    Answered,
     /// The run was interrupted (Ctrl-C) before the handshake ended.
     Interrupted,
     /// The capture ended (or began) without the outcome.
@@ -86,6 +90,7 @@ impl End {
             Self::ConnectFailed { .. } => "connect_failed",
             Self::Malformed => "malformed",
             Self::AnswerLost { .. } => "answer_lost",
+            Self::Answered => "answered",
             Self::Interrupted => "interrupted",
             Self::CaptureEnded => "capture_ended",
         }
@@ -167,6 +172,10 @@ pub struct Facts {
     /// (the probe's concurrency; in a capture, first SYNs to that server in
     /// the second up to this one's), this one included; 0 when unknown.
     pub in_flight: u32,
+    /// The capture kept none of the connection's MySQL bytes (a snaplen
+    /// below the TCP payload): its handshake packets were taken from the
+    /// turns of its data, so only verdicts TCP alone decides are given.
+    pub tcp_only: bool,
 }
 
 /// Where a connection's facts were seen from: what that point cannot see
@@ -198,6 +207,7 @@ impl Facts {
             unseen: None,
             missed: None,
             reset: None,
+            tcp_only: false,
             tls_alert: None,
             tls_unfinished: false,
             viewpoint: Viewpoint::Capture(Vantage::Unknown),
@@ -261,7 +271,13 @@ pub fn classify(f: &Facts, p: &Params) -> Classification {
     let near = f.phases.iter().any(|(ph, d)| {
         ph != Phase::Command && p.connect_timeout > Duration::ZERO && d * 2 > p.connect_timeout
     });
-    let (verdict, phase) = decide(f, p, &mut evidence);
+    let (mut verdict, phase) = decide(f, p, &mut evidence);
+    if f.tcp_only && !TCP_DECIDES.contains(&verdict) {
+        evidence.push(format!(
+            "the capture kept no MySQL bytes to show whether this is {verdict}"
+        ));
+        verdict = Verdict::Incomplete;
+    }
     if near {
         evidence.push(format!(
             "a phase took more than half of connect_timeout ({})",
@@ -297,6 +313,20 @@ pub fn classify(f: &Facts, p: &Params) -> Classification {
         near_connect_timeout: near,
     }
 }
+
+/// The verdicts TCP decides without MySQL content (see [`Facts::tcp_only`]):
+/// no server; a server reset at connect_timeout with no client data since,
+/// or a client's data only after it; a slow greeting; loss; a device's
+/// reset. An OK, an ERR's code, a protocol error need the bytes.
+const TCP_DECIDES: [Verdict; 7] = [
+    Verdict::NoServer,
+    Verdict::ServerTimeout,
+    Verdict::ClientSlow,
+    Verdict::ServerSlow,
+    Verdict::NetworkStall,
+    Verdict::MiddleboxReset,
+    Verdict::Incomplete,
+];
 
 /// Connections opened at once that can fill a listen queue whose length is
 /// unknown (MariaDB's smallest autosized `back_log` is 80; Linux caps it
@@ -410,7 +440,11 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
         End::ServerClosed { reset } => {
             server_ended = Some(if reset { "reset (RST)" } else { "closed (FIN)" });
         }
-        End::Completed | End::ClientClosed { .. } | End::TimedOut | End::AnswerLost { .. } => {}
+        End::Completed
+        | End::Answered
+        | End::ClientClosed { .. }
+        | End::TimedOut
+        | End::AnswerLost { .. } => {}
     }
 
     // A TLS handshake refused by an alert: the side that sent it decided.
@@ -443,8 +477,10 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
         ev.push(e);
     }
 
-    let failed =
-        !matches!(f.end, End::Completed | End::ServerError { .. }) || server_ended.is_some();
+    let failed = !matches!(
+        f.end,
+        End::Completed | End::Answered | End::ServerError { .. }
+    ) || server_ended.is_some();
     let slowest = SLOW_CANDIDATES
         .iter()
         .filter_map(|ph| Some((*ph, f.phases.get(*ph)?)))
@@ -462,7 +498,8 @@ fn decide(f: &Facts, p: &Params, ev: &mut Vec<String>) -> (Verdict, Phase) {
     } else {
         if let End::AnswerLost { reset } = f.end {
             ev.push(format!(
-                "the server completed the handshake on its side, but its answer was never acknowledged: the client never saw it and {} the connection",
+                "the server {} the login, but its answer was never acknowledged: the client never saw it and {} the connection",
+                if f.tcp_only { "answered" } else { "completed the handshake on its side, answering" },
                 if reset { "reset" } else { "closed" }
             ));
             if let Some(r) = &f.resent {

@@ -99,6 +99,8 @@ pub mod capture {
     pub const STARTS_MIDSTREAM: &str = "the capture starts after this connection's handshake";
     /// No outcome in the capture.
     pub const ENDS_EARLY: &str = "the capture ends before the handshake's outcome";
+    /// TCP alone saw the server answer the login.
+    pub const TCP_ONLY_ANSWERED: &str = "the server answered the login; whether with an OK, an ERR or another auth round is in the bytes the capture did not keep";
     /// TLS after the SSLRequest.
     pub const ENCRYPTED: &str = "encrypted after the SSLRequest: the outcome is inferred from the TLS record headers and what followed";
 
@@ -113,6 +115,46 @@ pub mod capture {
             "the handshake completed; the server closed the session {:.2} s after the client's last packet",
             quiet.as_secs_f64()
         )
+    }
+
+    /// A record from TCP alone (no MySQL bytes captured): what was taken
+    /// for which packet, with what each size suggests, never as decoded
+    /// content.
+    pub fn tcp_only(
+        greeting: Option<u32>,
+        client: Option<u32>,
+        answer: Option<u32>,
+        ssl: bool,
+    ) -> String {
+        let mut s = String::from(
+            "TCP only: the capture kept none of this connection's MySQL bytes; the handshake is timed from its data segments",
+        );
+        if let Some(g) = greeting {
+            s.push_str(&format!(
+                "; the server's first data ({g} bytes) is taken as the greeting"
+            ));
+            if g < 60 {
+                s.push_str(" (an ERR's size rather than a greeting's)");
+            }
+        }
+        if let Some(c) = client {
+            let what = if ssl {
+                "the SSLRequest (its exact size)"
+            } else {
+                "the login"
+            };
+            s.push_str(&format!(", the client's next ({c} bytes) as {what}"));
+        }
+        if let Some(a) = answer {
+            s.push_str(&format!(", the server's next ({a} bytes) as its answer"));
+            s.push_str(if a <= 16 {
+                " (an OK's size)"
+            } else {
+                " (larger than an OK: an ERR, an auth switch or more auth data)"
+            });
+        }
+        s.push_str("; only verdicts TCP decides are given, else incomplete");
+        s
     }
 
     /// A login after the server's reset (the bug #28359 signature).

@@ -103,3 +103,84 @@ fn every_fixture_cut_to_96_and_128_bytes_keeps_its_verdicts() {
     );
     assert!(compared >= 400, "only {compared} connections compared");
 }
+
+/// Verdicts a record from TCP alone may give (hsp-core's `TCP_DECIDES`).
+const TCP_DECIDES: &[&str] = &[
+    "no_server",
+    "server_timeout",
+    "client_slow",
+    "server_slow",
+    "network_stall",
+    "middlebox_reset",
+    "incomplete",
+];
+
+/// Cut to 54 and 60 bytes (Ethernet, IPv4 and the TCP header's fixed 20
+/// bytes, or 6 of its options): no payload at all. With the port given,
+/// every connection still gets a record; its verdict is the whole
+/// capture's where TCP decides it, else `incomplete`, never a verdict
+/// that needs the MySQL bytes (a connection that carried none, such as a
+/// reset before the greeting, keeps its verdict whatever it is).
+#[test]
+fn every_fixture_cut_to_its_tcp_headers_keeps_a_record_per_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = Params::default();
+    let (mut compared, mut same, mut unknown) = (0, 0, 0);
+    let mut wrong = Vec::new();
+    let mut lost = Vec::new();
+    for path in common::captures(&common::root().join("fixtures")) {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let whole = decode(&path, &params);
+        let bytes = std::fs::read(&path).unwrap();
+        for snaplen in [54, 60] {
+            let cut_path = dir.path().join(format!("{name}-{snaplen}.pcap"));
+            std::fs::write(&cut_path, cut(&bytes, snaplen)).unwrap();
+            let cut = decode(&cut_path, &params);
+            for (stream, w) in &whole {
+                let Some(c) = cut.get(stream) else {
+                    wrong.push(format!("{name} -s {snaplen} stream {stream}: no record"));
+                    continue;
+                };
+                compared += 1;
+                let v = c.verdict.name();
+                let tcp_only = c.evidence.iter().any(|e| e.starts_with("TCP only"));
+                if !TCP_DECIDES.contains(&v) && (tcp_only || c.verdict != w.verdict) {
+                    wrong.push(format!(
+                        "{name} -s {snaplen} stream {stream}: {v} from TCP alone; {:?}",
+                        c.evidence
+                    ));
+                } else if c.verdict == w.verdict {
+                    same += 1;
+                } else if v == "incomplete" {
+                    unknown += 1;
+                    if TCP_DECIDES.contains(&w.verdict.name()) {
+                        lost.push(format!(
+                            "{name} -s {snaplen} stream {stream}: {} whole; {:?}",
+                            w.verdict, c.evidence
+                        ));
+                    }
+                } else {
+                    wrong.push(format!(
+                        "{name} -s {snaplen} stream {stream}: {} whole, {v} from TCP; {:?}",
+                        w.verdict, c.evidence
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{compared} compared; wrong:\n{}",
+        wrong.join("\n")
+    );
+    assert!(compared >= 400, "only {compared} connections compared");
+    eprintln!("TCP alone: {compared} records, {same} with the whole capture's verdict, {unknown} incomplete");
+    // Most of the fixtures' verdicts need content (ok, refused, ...), but
+    // the network faults and timeouts are TCP's.
+    assert!(same >= 180, "{same} the same, {unknown} incomplete");
+    assert!(
+        lost.is_empty(),
+        "TCP decides these, yet incomplete:\n{}",
+        lost.join("\n")
+    );
+}

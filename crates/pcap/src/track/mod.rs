@@ -18,6 +18,7 @@ use crate::link::seq_after as after;
 use crate::sender::Sender;
 use crate::tls::TlsSeen;
 
+mod blind;
 mod record;
 
 type At = (Duration, u64);
@@ -70,6 +71,8 @@ pub struct Track {
     bytes_cut: u64,
     /// What the capture kept of the frames it cut, when known.
     pub(crate) snaplen: Option<u32>,
+    /// Handshake packets taken from TCP alone (no MySQL bytes captured).
+    blind: Option<Box<blind::Blind>>,
     server_version: Option<String>,
     connection_id: Option<u32>,
     plugin: Option<String>,
@@ -165,6 +168,9 @@ impl Track {
                     self.bytes_cut += seg.cut() as u64;
                     let packet = self.handshake_packet(d);
                     self.senders[d].first_copy(start, end, at, packet);
+                    if seg.payload.is_empty() {
+                        self.blind_data(d, (at, frame), seg.len, end);
+                    }
                     // New data that reaches exactly the edge of the window
                     // the receiver offered: the sender must now wait.
                     if self.win_edge[1 - d] == Some(end) {
@@ -202,7 +208,10 @@ impl Track {
     /// The handshake packet new data from direction `d` belongs to, judged
     /// before the observer decodes it.
     fn handshake_packet(&self, d: usize) -> Option<HandshakePacket> {
-        if self.done.is_some() || self.tls_seen().complete() || self.rst.iter().any(Option::is_some)
+        if self.done.is_some()
+            || self.tls_seen().complete()
+            || self.rst.iter().any(Option::is_some)
+            || self.blind_answered()
         {
             return None;
         }
@@ -415,7 +424,7 @@ impl Track {
 
     /// Whether it carried MySQL (a decoded packet) or tried to (a SYN).
     pub(crate) fn worth_reporting(&self) -> bool {
-        self.mysql || self.syn.is_some()
+        self.mysql || self.syn.is_some() || self.tcp_only()
     }
 
     /// Who closed first, when, and whether with RST.

@@ -190,6 +190,7 @@ impl Track {
             encrypted: self.tls.is_some(),
         };
         ev.extend(self.after_close.iter().cloned());
+        ev.extend(self.blind_sentence());
         ConnectionRecord::classified(
             u64::from(stream),
             micros(start.saturating_sub(capture_start)),
@@ -221,6 +222,7 @@ impl Track {
     /// unseen and missed bytes, TLS.
     fn network_facts(&self, facts: &mut Facts, ep: Endpoint, close: Option<(usize, At, bool)>) {
         facts.loopback = ep.server.ip().is_loopback();
+        facts.tcp_only = self.tcp_only();
         facts.in_flight = self.opening;
         facts.tls_alert = self.tls_seen().alert().map(|(d, _, body)| TlsAlert {
             sender: side(d),
@@ -268,10 +270,11 @@ impl Track {
     /// client never acknowledged it and closed without sending anything
     /// after it: the client never saw it.
     fn answer_lost(&self) -> Option<(At, bool)> {
-        let (done_at, Done::Ok) = self.done.as_ref()? else {
-            return None;
+        let (done_at, end) = match self.done.as_ref() {
+            Some((at, Done::Ok)) => (at, self.answer_end?),
+            None => self.blind_answer()?,
+            Some(_) => return None,
         };
-        let end = self.answer_end?;
         if self.senders[1].acked_through(end) || self.last_data[0].is_some_and(|t| t > done_at.0) {
             return None;
         }
@@ -294,6 +297,31 @@ impl Track {
         {
             ev.push(capture::STARTS_MIDSTREAM.into());
             return (End::CaptureEnded, Phase::Command, last, None);
+        }
+        if self.blind_answered()
+            && let Some(answer) = self.first_answer
+        {
+            let phase = if self.ssl { Phase::Tls } else { Phase::Login };
+            if let Some((cat, reset)) = self.answer_lost() {
+                return (End::AnswerLost { reset }, phase, cat.0, None);
+            }
+            ev.push(capture::TCP_ONLY_ANSWERED.into());
+            // A reset forged by a device between is TCP's to see, whenever
+            // it came (the client's data after the answer: a session).
+            if let (Some((d, at, true)), Some(true)) = (close, reset.map(ResetSignals::forged)) {
+                let end = if d == 1 {
+                    End::ServerClosed { reset: true }
+                } else {
+                    End::ClientClosed { reset: true }
+                };
+                let phase = if self.last_data[0].is_some_and(|t| t > answer.0) {
+                    Phase::Command
+                } else {
+                    phase
+                };
+                return (end, phase, at.0, None);
+            }
+            return (End::Answered, phase, answer.0, None);
         }
         if self.syn.is_some() && self.synack.is_none() && self.greeting.is_none() {
             let end = if self.rst[1].is_some() {
