@@ -12,6 +12,7 @@ use crate::track::Track;
 mod detect;
 mod reassembly;
 
+use detect::Servers;
 pub use detect::{looks_like_cut_greeting, looks_like_greeting};
 use reassembly::Holding;
 
@@ -100,10 +101,17 @@ struct Conn {
     acked: [Option<u32>; 2],
     /// The last record's frame number, for events released at the end.
     last_frame: u64,
-    /// Not on a configured port: tracked until its first payload shows
-    /// whether it is MySQL (a greeting from the server), never reported
-    /// while undecided.
+    /// Not to a server known to speak MySQL: tracked until its server is
+    /// known or its bytes show MySQL (see `detect`), never reported while
+    /// undecided.
     pending: bool,
+    /// Decoded because a client packet looked like MySQL's, reported once
+    /// the server answers it in sequence (the sequence id it had).
+    tentative: Option<u8>,
+    /// That packet was a COM_QUIT alone: the server's close answers it.
+    quit_only: bool,
+    /// Payload segments seen while undecided.
+    sniffed: u8,
 }
 
 impl Conn {
@@ -119,6 +127,9 @@ impl Conn {
             last_seen: at,
             isn: None,
             pending: false,
+            tentative: None,
+            quit_only: false,
+            sniffed: 0,
             held: None,
             acked: [None, None],
             last_frame: 0,
@@ -226,7 +237,7 @@ impl Conn {
 
     /// Its record, if it has one to give (once).
     fn take_finished(&mut self, evicted: bool) -> Option<Finished> {
-        if self.pending {
+        if self.undecided() {
             return None;
         }
         if self.held_bytes() > 0 {
@@ -257,7 +268,7 @@ pub struct Follower {
     emit_events: bool,
     scratch: Vec<ObserverEvent>,
     next_id: ConnId,
-    server_ports: Vec<u16>,
+    servers: Servers,
     cfg: ObserverConfig,
     finished: Vec<Finished>,
     closing: std::collections::VecDeque<(Duration, FlowKey)>,
@@ -277,7 +288,7 @@ impl std::fmt::Debug for Follower {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Follower")
             .field("connections", &self.conns.len())
-            .field("server_ports", &self.server_ports)
+            .field("server_ports", &self.servers.ports)
             .finish()
     }
 }
@@ -319,7 +330,7 @@ impl Follower {
             emit_events: true,
             scratch: Vec::new(),
             next_id: 0,
-            server_ports,
+            servers: Servers::new(server_ports),
             cfg,
             finished: Vec::new(),
             closing: std::collections::VecDeque::new(),
@@ -368,8 +379,19 @@ impl Follower {
         self.finished.drain(..)
     }
 
+    /// Connections left out because their server was never shown to speak
+    /// MySQL (on a port not given with `--port`).
+    pub fn left_out(&self) -> u64 {
+        self.servers.left_out
+    }
+
     /// The capture ended: every connection not yet finished is.
     pub fn finish(&mut self) {
+        self.servers.left_out += self
+            .conns
+            .values()
+            .filter(|c| c.left_out())
+            .count() as u64;
         let mut rest: Vec<_> = self
             .conns
             .values_mut()
@@ -438,6 +460,7 @@ impl Follower {
         self.last_sweep = now;
         let bound = self.idle_bound;
         let mut evicted = Vec::new();
+        let mut left_out = 0;
         self.conns.retain(|_, c| {
             let idle = now.saturating_sub(c.last_seen);
             if c.reported {
@@ -446,9 +469,11 @@ impl Follower {
             if idle < bound {
                 return true;
             }
+            left_out += u64::from(c.left_out());
             evicted.extend(c.take_finished(true));
             false
         });
+        self.servers.left_out += left_out;
         evicted.sort_unstable_by_key(|f| f.conn);
         self.evicted += evicted.len() as u64;
         self.finished.extend(evicted);
@@ -511,6 +536,31 @@ impl Follower {
         conn
     }
 
+    /// `server` was just shown to speak MySQL (by connection `by`): the
+    /// connections that waited for it are MySQL too; those that already
+    /// ended are reported now.
+    #[cold]
+    fn learned(&mut self, server: SocketAddr, by: FlowKey, at: Duration) {
+        for k in self.servers.learn(server) {
+            if k == by {
+                continue;
+            }
+            let Some(conn) = self.conns.get_mut(&k) else {
+                continue;
+            };
+            if !conn.pending || conn.endpoints.is_none_or(|ep| ep.server != server) {
+                continue;
+            }
+            conn.pending = false;
+            if conn.track.as_ref().is_some_and(|t| t.closed()) {
+                self.finished.extend(conn.report());
+                self.tombstones.push_back((at, k));
+            } else {
+                conn.observer = Some(Box::new(Observer::new(self.cfg)));
+            }
+        }
+    }
+
     /// How many connections to `server` sent their first SYN in the last
     /// [`BURST`], this one included.
     fn opening(
@@ -564,7 +614,13 @@ impl Follower {
             at,
         );
         conn.last_seen = at;
-        conn.identify(seg, &self.server_ports, self.cfg);
+        let learned = conn.identify(seg, k, &mut self.servers, self.cfg);
+        if let Some(server) = learned {
+            self.learned(server, k, at);
+        }
+        let Some(conn) = self.conns.get_mut(&k) else {
+            return;
+        };
         let Some(ep) = conn.endpoints else { return };
         let d = usize::from(seg.src != ep.client);
         let dir = direction(d);
@@ -582,7 +638,7 @@ impl Follower {
             // stream number for trailing packets), forgotten like those of
             // reported connections.
             if conn.track.is_none()
-                && !conn.pending
+                && !conn.undecided()
                 && !conn.reported
                 && (seg.flags.rst || seg.flags.fin)
             {
