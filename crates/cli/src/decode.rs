@@ -203,8 +203,12 @@ struct CaptureTotals {
     kernel_dropped: Option<u64>,
     span_s: f64,
     evicted: u64,
+    left_out: u64,
     unreadable: Vec<String>,
     damaged: Vec<String>,
+    /// Files of a link type not decoded.
+    skipped: Vec<String>,
+    warnings: u64,
 }
 
 impl CaptureTotals {
@@ -219,6 +223,8 @@ impl CaptureTotals {
         }
         self.span_s += t.span.as_secs_f64();
         self.evicted += t.evicted;
+        self.left_out += t.left_out;
+        self.warnings += t.warnings.len() as u64;
     }
 }
 
@@ -245,6 +251,10 @@ struct WithProgress {
 impl RecordSource for WithProgress {
     fn linktype(&self) -> i32 {
         self.file.linktype()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.file.notes()
     }
 
     fn next(&mut self) -> Result<Next<'_>, PcapError> {
@@ -300,6 +310,10 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
     let mut line = Vec::new();
     for input in inputs {
         let live = matches!(input, Input::Live { .. });
+        let name = match &input {
+            Input::File(p) => p.display().to_string(),
+            Input::Live { interface, .. } => interface.clone(),
+        };
         let sink = |r: ConnectionRecord| {
             stats.record(&r);
             patterns.add(&r);
@@ -356,6 +370,20 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
         match result {
             Ok(t) => {
                 totals.add(&t);
+                for w in &t.warnings {
+                    eprintln!("warning: {name}: {w}");
+                }
+                if let Some(dlt) = t.unsupported_link_type {
+                    let w = format!(
+                        "{name}: link type {dlt}{} is not one handshake-probe decodes ({}); its {} record(s) were skipped",
+                        hsp_pcap::link_type_name(dlt)
+                            .map_or_else(String::new, |n| format!(" ({n})")),
+                        hsp_pcap::SUPPORTED_LINK_TYPES,
+                        t.records
+                    );
+                    eprintln!("warning: {w}");
+                    totals.skipped.push(w);
+                }
                 if let Some(d) = t.damaged {
                     eprintln!("warning: {d}; every connection decoded before it was reported");
                     totals.damaged.push(d);
@@ -415,6 +443,35 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
             for d in &totals.damaged {
                 let _ = writeln!(o, "  damaged: {d}");
             }
+            for s in &totals.skipped {
+                let _ = writeln!(o, "  skipped: {s}");
+            }
+            if totals.warnings > 0 {
+                let _ = writeln!(
+                    o,
+                    "  {} warning(s) about damaged records (on stderr)",
+                    totals.warnings
+                );
+            }
+            if summary.connections == 0 && totals.skipped.len() < totals.files {
+                let _ = writeln!(
+                    o,
+                    "  no MySQL connection: {} TCP segment(s), none to port(s) {} nor to a server that showed MySQL (a greeting, or a command answered in sequence)",
+                    totals.tcp_segments,
+                    ports
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if totals.left_out > 0 {
+                let _ = writeln!(
+                    o,
+                    "  {} TCP connection(s) never showed MySQL (no greeting, no command answered in sequence) and were left out: name their server's port with --port",
+                    totals.left_out
+                );
+            }
             output::sections(&mut o, &summary, true);
             let mut advice = patterns.sentences();
             advice.extend(output::advice(args.connect_timeout.as_secs_f64(), &summary));
@@ -447,7 +504,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
         }
     }
     out.flush().context("writing output")?;
-    if !totals.unreadable.is_empty() {
+    if !totals.unreadable.is_empty() || !totals.skipped.is_empty() {
         return Ok(ExitCode::from(2));
     }
     let failed = summary.connections - stats.count(hsp_core::Verdict::Ok);

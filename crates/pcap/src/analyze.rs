@@ -44,6 +44,17 @@ pub struct FileTotals {
     pub evicted: u64,
     /// Connection records emitted.
     pub connections: u64,
+    /// TCP connections left out because their server was never shown to
+    /// speak MySQL (a port not given with `--port`).
+    pub left_out: u64,
+    /// The file's link type, when it is not one this crate decodes (its
+    /// records were all skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsupported_link_type: Option<i32>,
+    /// Damaged headers and records read anyway or skipped, each naming its
+    /// frame (the first [`WARNINGS_MAX`], then a count).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// A read error that ended the file early (file, frame, cause); the
     /// connections before it were all emitted.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,6 +85,34 @@ pub fn analyze_file(
 
 /// Finished connections handed to the recorder at once.
 const BATCH: usize = 256;
+/// Warnings listed per file; the rest are counted in one more line.
+pub(crate) const WARNINGS_MAX: usize = 20;
+
+/// Collects a file's warnings: the first [`WARNINGS_MAX`] in full.
+#[derive(Default)]
+struct Warnings {
+    list: Vec<String>,
+    more: u64,
+}
+
+impl Warnings {
+    #[cold]
+    fn push(&mut self, w: String) {
+        if self.list.len() < WARNINGS_MAX {
+            self.list.push(w);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if self.more > 0 {
+            self.list
+                .push(format!("{} more warning(s) like these", self.more));
+        }
+        self.list
+    }
+}
 
 /// Decodes every record of `source` until it ends (a file's end, a live
 /// capture stopped); see [`analyze_file`].
@@ -86,6 +125,13 @@ pub fn analyze<S: RecordSource + ?Sized>(
     let dlt = source.linktype();
     let mut follower = Follower::new(ports.to_vec(), ObserverConfig::default()).without_events();
     let mut totals = FileTotals::default();
+    let mut warnings = Warnings::default();
+    for n in source.notes() {
+        warnings.push(n);
+    }
+    if !crate::link::decodable(dlt) {
+        totals.unsupported_link_type = Some(dlt);
+    }
     let mut first = None;
     let mut last = Duration::ZERO;
     let mut events = Vec::new();
@@ -150,13 +196,21 @@ pub fn analyze<S: RecordSource + ?Sized>(
             totals.records += 1;
             let t0 = *first.get_or_insert(rec.ts);
             last = rec.ts;
-            if (rec.data.len() as u64) < u64::from(rec.orig_len) {
+            let caplen = u32::try_from(rec.data.len()).unwrap_or(u32::MAX);
+            if caplen < rec.orig_len {
                 totals.snaplen_cut += 1;
-                follower.saw_snaplen(u32::try_from(rec.data.len()).unwrap_or(u32::MAX));
+                follower.saw_snaplen(caplen);
+            } else if caplen > rec.orig_len {
+                warnings.push(format!(
+                    "frame {}: captured length {caplen} exceeds the original length {}; read as captured",
+                    rec.frame, rec.orig_len
+                ));
             }
             let Some(seg) = slice_tcp(dlt, rec.data) else {
                 if crate::link::is_ipv4_fragment(dlt, rec.data) {
                     totals.ip_fragments += 1;
+                } else if let Some(w) = crate::link::ip_length_problem(dlt, rec.data) {
+                    warnings.push(format!("frame {}: {w}", rec.frame));
                 }
                 continue;
             };
@@ -173,6 +227,7 @@ pub fn analyze<S: RecordSource + ?Sized>(
         flush(&mut batch, true);
         drop(tx);
         totals.evicted = follower.evicted();
+        totals.left_out = follower.left_out();
         totals.span = last.saturating_sub(t0);
         totals.kernel_dropped = source.dropped();
         match recorder.join() {
@@ -180,5 +235,6 @@ pub fn analyze<S: RecordSource + ?Sized>(
             Err(p) => std::panic::resume_unwind(p),
         }
     });
+    totals.warnings = warnings.finish();
     totals
 }

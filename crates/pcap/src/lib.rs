@@ -34,5 +34,7 @@ pub use follow::{
     ConnId, Endpoint, Finished, Follower, FollowerEvent, looks_like_cut_greeting,
     looks_like_greeting,
 };
-pub use link::{Segment, TcpFlags, slice_tcp, slice_tcp_etherparse};
+pub use link::{
+    SUPPORTED_LINK_TYPES, Segment, TcpFlags, link_type_name, slice_tcp, slice_tcp_etherparse,
+};
 pub use source::{LiveCapture, Next, PcapError, PcapFile, Prefetched, Record, RecordSource};

@@ -74,6 +74,14 @@ const DLT_IPV4: i32 = 228;
 const DLT_IPV6: i32 = 229;
 const DLT_LINUX_SLL2: i32 = 276;
 
+/// The link types [`slice_tcp`] reads, for messages.
+pub const SUPPORTED_LINK_TYPES: &str = "0 (BSD loopback), 1 (Ethernet), 12, 14 and 101 (raw IP), 108 (OpenBSD loopback), 113 (Linux cooked), 228 and 229 (raw IPv4 and IPv6), 276 (Linux cooked v2)";
+
+/// libpcap's name for link type `dlt` (`IEEE802_11_RADIO`), if it has one.
+pub fn link_type_name(dlt: i32) -> Option<String> {
+    pcap::Linktype(dlt).get_name().ok()
+}
+
 /// Whether records of link type `dlt` can hold a TCP segment this crate
 /// slices.
 pub(crate) fn decodable(dlt: i32) -> bool {
@@ -101,20 +109,45 @@ pub(crate) fn decodable(dlt: i32) -> bool {
 /// other shape (VLAN tags, IPv6 extension headers, damaged headers) goes
 /// through etherparse. A test checks that both agree on every fixture.
 pub fn slice_tcp(dlt: i32, data: &[u8]) -> Option<Segment<'_>> {
-    let ip = match dlt {
+    if let Some((ether_type, ip)) = ip_start(dlt, data)
+        && let Some(fast) = fast_ip_tcp(ether_type, ip)
+    {
+        return fast;
+    }
+    slice_tcp_etherparse(dlt, data)
+}
+
+/// The ether type (0: by the version nibble) and the bytes after the link
+/// header, for the untagged shapes.
+#[inline(always)]
+fn ip_start(dlt: i32, data: &[u8]) -> Option<(u16, &[u8])> {
+    match dlt {
         DLT_EN10MB if data.len() >= 14 => Some((be16(data, 12), &data[14..])),
         DLT_LINUX_SLL if data.len() >= 16 => Some((be16(data, 14), &data[16..])),
         DLT_LINUX_SLL2 if data.len() >= 20 => Some((be16(data, 0), &data[20..])),
         DLT_NULL | DLT_LOOP if data.len() >= 4 => Some((0, &data[4..])),
         DLT_RAW | DLT_RAW_OPENBSD | DLT_RAW_101 | DLT_IPV4 | DLT_IPV6 => Some((0, data)),
         _ => None,
-    };
-    if let Some((ether_type, ip)) = ip
-        && let Some(fast) = fast_ip_tcp(ether_type, ip)
-    {
-        return fast;
     }
-    slice_tcp_etherparse(dlt, data)
+}
+
+/// Why a record that [`slice_tcp`] declined holds a damaged TCP/IP
+/// header: an IPv4 total length shorter than its headers. `None` for
+/// records that are simply not TCP.
+pub(crate) fn ip_length_problem(dlt: i32, data: &[u8]) -> Option<String> {
+    let (ether_type, ip) = ip_start(dlt, data)?;
+    if !matches!(ether_type, ETHER_IPV4 | 0)
+        || ip.len() < 20
+        || ip[0] >> 4 != 4
+        || ip[9] != IPPROTO_TCP
+    {
+        return None;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(be16(ip, 2));
+    (ihl < 20 || total < ihl + 20).then(|| {
+        format!("IPv4 total length {total} is shorter than its headers ({ihl} bytes of IP, at least 20 of TCP); the record is skipped")
+    })
 }
 
 #[inline(always)]

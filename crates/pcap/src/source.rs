@@ -59,6 +59,11 @@ pub trait RecordSource {
     fn is_live(&self) -> bool {
         false
     }
+    /// What the file's header holds that the reader worked around (a
+    /// snaplen of 0 or over 262144), one sentence each.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// One capture record.
@@ -111,6 +116,8 @@ pub struct PcapFile {
     /// Set when the file is a classic pcap that [`Prefetched`] reads
     /// itself (see [`Classic`]).
     classic: Option<Classic>,
+    /// See [`RecordSource::notes`].
+    notes: Vec<String>,
 }
 
 impl std::fmt::Debug for PcapFile {
@@ -140,6 +147,7 @@ impl PcapFile {
             linktype,
             frame: 0,
             classic: Classic::detect(path, linktype),
+            notes: header_notes(path),
         })
     }
 
@@ -183,9 +191,39 @@ impl PcapFile {
     }
 }
 
+/// A classic pcap header's snaplen that libpcap reads past: 0, or over
+/// the largest record it accepts.
+fn header_notes(path: &Path) -> Vec<String> {
+    use std::io::Read;
+    let mut h = [0u8; 24];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut h))
+        .is_ok();
+    if !read || path.as_os_str() == "-" {
+        return Vec::new();
+    }
+    let magic = [h[0], h[1], h[2], h[3]];
+    let snaplen = match (u32::from_le_bytes(magic), u32::from_be_bytes(magic)) {
+        (0xa1b2_c3d4 | 0xa1b2_3c4d, _) => u32::from_le_bytes([h[16], h[17], h[18], h[19]]),
+        (_, 0xa1b2_c3d4 | 0xa1b2_3c4d) => u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
+        _ => return Vec::new(),
+    };
+    if snaplen == 0 || snaplen > MAX_SNAPLEN {
+        vec![format!(
+            "the file header's snaplen is {snaplen}, not a valid one (1 to {MAX_SNAPLEN}): records are read up to {MAX_SNAPLEN} bytes, as libpcap does"
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
 impl RecordSource for PcapFile {
     fn linktype(&self) -> i32 {
         self.linktype
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
     }
 
     fn next(&mut self) -> Result<Next<'_>, PcapError> {
@@ -353,6 +391,7 @@ struct Batch {
 /// other thread.
 pub struct Prefetched {
     linktype: i32,
+    notes: Vec<String>,
     rx: std::sync::mpsc::Receiver<Batch>,
     back: std::sync::mpsc::SyncSender<Batch>,
     cur: Batch,
@@ -372,6 +411,7 @@ impl Prefetched {
     /// the end of the file or when this is dropped.
     pub fn new(mut file: PcapFile) -> Self {
         let linktype = file.linktype();
+        let notes = std::mem::take(&mut file.notes);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
         let (back, spare) = std::sync::mpsc::sync_channel::<Batch>(4);
         if let Some(classic) = file.classic {
@@ -380,6 +420,7 @@ impl Prefetched {
             std::thread::spawn(move || classic.read(&path, &tx, &spare));
             return Self {
                 linktype,
+                notes,
                 rx,
                 back,
                 cur: Batch::default(),
@@ -411,6 +452,7 @@ impl Prefetched {
         });
         Self {
             linktype,
+            notes,
             rx,
             back,
             cur: Batch::default(),
@@ -422,6 +464,10 @@ impl Prefetched {
 impl RecordSource for Prefetched {
     fn linktype(&self) -> i32 {
         self.linktype
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
     }
 
     fn next(&mut self) -> Result<Next<'_>, PcapError> {

@@ -174,7 +174,9 @@ fn every_fixture_cut_to_its_tcp_headers_keeps_a_record_per_connection() {
         wrong.join("\n")
     );
     assert!(compared >= 400, "only {compared} connections compared");
-    eprintln!("TCP alone: {compared} records, {same} with the whole capture's verdict, {unknown} incomplete");
+    eprintln!(
+        "TCP alone: {compared} records, {same} with the whole capture's verdict, {unknown} incomplete"
+    );
     // Most of the fixtures' verdicts need content (ok, refused, ...), but
     // the network faults and timeouts are TCP's.
     assert!(same >= 180, "{same} the same, {unknown} incomplete");

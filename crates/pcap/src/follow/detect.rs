@@ -101,7 +101,6 @@ fn client_packet_shape(p: &[u8]) -> Option<u8> {
 /// COM_QUIT, alone in its segment.
 const QUIT: [u8; 5] = [1, 0, 0, 0, 1];
 
-
 /// Whether `p`, the first bytes a server sent, is a MySQL greeting: a
 /// packet with sequence id 0 holding protocol version 10 (or 9) and a
 /// printable, NUL-terminated version string, or an ERR in its place
@@ -203,15 +202,18 @@ impl Conn {
             && seg.src == ep.server
         {
             // The answer to the packet that looked like MySQL's.
-            let answered = PacketHeader::parse(seg.payload)
-                .is_some_and(|h| h.seq == seq.wrapping_add(1));
-            let quit_closed = seq == 0 && self.quit_only && seg.payload.is_empty() && (seg.flags.fin || seg.flags.rst);
+            let answered =
+                PacketHeader::parse(seg.payload).is_some_and(|h| h.seq == seq.wrapping_add(1));
+            let quit_closed = seq == 0
+                && self.quit_only
+                && seg.payload.is_empty()
+                && (seg.flags.fin || seg.flags.rst);
             if answered || quit_closed {
                 self.tentative = None;
                 return Some(ep.server);
             }
             if !seg.payload.is_empty() || seg.flags.fin || seg.flags.rst {
-                self.give_up();
+                self.give_up(servers);
             }
             return None;
         }
@@ -244,13 +246,15 @@ impl Conn {
         }
         self.sniffed += 1;
         if self.sniffed >= SNIFF_MAX {
-            self.give_up();
+            self.give_up(servers);
         }
         None
     }
 
-    /// Not MySQL after all: followed no further.
-    fn give_up(&mut self) {
+    /// Not MySQL as far as its bytes show: followed no further, counted as
+    /// left out.
+    fn give_up(&mut self, servers: &mut Servers) {
+        servers.left_out += u64::from(self.left_out());
         self.pending = false;
         self.tentative = None;
         self.track = None;
@@ -266,6 +270,8 @@ impl Conn {
     /// Still undecided at its end, though it tried to reach a server (a
     /// SYN) or carried bytes: counted as left out.
     pub(super) fn left_out(&self) -> bool {
-        self.undecided() && !self.reported && self.track.as_ref().is_some_and(|t| t.worth_reporting())
+        self.undecided()
+            && !self.reported
+            && self.track.as_ref().is_some_and(|t| t.worth_reporting())
     }
 }

@@ -387,11 +387,7 @@ impl Follower {
 
     /// The capture ended: every connection not yet finished is.
     pub fn finish(&mut self) {
-        self.servers.left_out += self
-            .conns
-            .values()
-            .filter(|c| c.left_out())
-            .count() as u64;
+        self.servers.left_out += self.conns.values().filter(|c| c.left_out()).count() as u64;
         let mut rest: Vec<_> = self
             .conns
             .values_mut()
