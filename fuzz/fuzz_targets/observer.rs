@@ -7,7 +7,9 @@
 //! Differential: the packets and milestones must not depend on how the
 //! bytes were cut (each chunk also goes in one byte at a time, which never
 //! takes the in-place path for whole packets), and the milestones-only
-//! mode must give the same milestones.
+//! mode must give the same milestones. Records whose `ctl` is 0xfd are
+//! snaplen cuts: the next byte says how many bytes were cut, in every
+//! observer and in the deframer (which must then never hold more).
 #![no_main]
 
 use std::time::Duration;
@@ -51,6 +53,16 @@ fuzz_target!(|data: &[u8]| {
             quiet.gap(dir, at, &mut out_q);
             bytewise.gap(dir, at, &mut out_b);
         }
+        if ctl == 0xfd
+            && let Some((&cut, tail)) = rest.split_first()
+        {
+            rest = tail;
+            let cut = usize::from(cut) * 7;
+            obs.cut(dir, cut, at, &mut out);
+            quiet.cut(dir, cut, at, &mut out_q);
+            bytewise.cut(dir, cut, at, &mut out_b);
+            d.missing(cut);
+        }
         assert_eq!(decoded(&out), decoded(&out_b));
         assert_eq!(milestones(&out), milestones(&out_q));
         out.clear();
@@ -58,8 +70,10 @@ fuzz_target!(|data: &[u8]| {
         out_q.clear();
         d.push(chunk);
         while let Some(f) = d.next_frame() {
-            if let Frame::Packet(p) = f {
-                assert!(p.payload.len() <= LIMIT);
+            match f {
+                Frame::Packet(p) => assert!(p.payload.len() <= LIMIT),
+                Frame::Cut { shown, len, .. } => assert!(shown.len() < len.max(1) && shown.len() <= LIMIT),
+                Frame::Oversized { .. } => {}
             }
         }
         // Bytes held: at most one packet plus what one header can announce

@@ -222,6 +222,12 @@ pub(crate) struct DecodeArgs {
     /// unless the records are printed there too.
     #[arg(long)]
     pub(crate) no_progress: bool,
+    /// Read each file on its own. By default files given together are one
+    /// capture (the files of a ring buffer: `tcpdump -C/-G/-W`, `dumpcap
+    /// -b`), read in the order of their first packets, so that connections
+    /// crossing from one file into the next get one record.
+    #[arg(long)]
+    pub(crate) separate: bool,
     #[command(flatten)]
     pub(crate) common: AnalysisArgs,
 }

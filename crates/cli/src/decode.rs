@@ -76,7 +76,17 @@ pub(crate) fn run(args: &DecodeArgs) -> Result<ExitCode> {
     let mut ports = vec![3306];
     ports.extend(&args.common.ports);
     if !args.packets {
-        let inputs = args.files.iter().cloned().map(Input::File).collect();
+        let inputs = if args.separate || args.files.len() < 2 {
+            args.files.iter().cloned().map(Input::File).collect()
+        } else {
+            hsp_pcap::plan(&args.files)
+                .into_iter()
+                .map(|mut g| match g.len() {
+                    1 => Input::File(g.remove(0).path),
+                    _ => Input::Chain(g),
+                })
+                .collect()
+        };
         return analyze(&args.common, inputs, !args.no_progress);
     }
     if args.common.format == Format::Json {
@@ -231,6 +241,8 @@ impl CaptureTotals {
 /// Where records come from.
 enum Input {
     File(PathBuf),
+    /// Files read as one capture, in time order.
+    Chain(Vec<hsp_pcap::Part>),
     Live {
         interface: String,
         stop: Arc<AtomicBool>,
@@ -240,15 +252,15 @@ enum Input {
 /// A file source that advances a progress bar by the bytes its records
 /// take in the file (record headers estimated: pcap's are 16 bytes,
 /// pcapng's enhanced packet blocks about 32).
-struct WithProgress {
-    file: Prefetched,
+struct WithProgress<S> {
+    file: S,
     bar: ProgressBar,
     per_record: u64,
     bytes: u64,
     since: u32,
 }
 
-impl RecordSource for WithProgress {
+impl<S: RecordSource> RecordSource for WithProgress<S> {
     fn linktype(&self) -> i32 {
         self.file.linktype()
     }
@@ -271,16 +283,27 @@ impl RecordSource for WithProgress {
     }
 }
 
-fn file_bar(path: &Path, enabled: bool) -> (ProgressBar, u64) {
-    let meta = std::fs::metadata(path).ok().filter(|m| m.is_file());
-    let (Some(meta), true) = (meta, enabled && std::io::stderr().is_terminal()) else {
+fn file_bar(paths: &[&Path], enabled: bool) -> (ProgressBar, u64) {
+    let Some(&path) = paths.first() else {
+        return (ProgressBar::hidden(), 16);
+    };
+    let size: Option<u64> = paths
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+        })
+        .sum();
+    let (Some(size), true) = (size, enabled && std::io::stderr().is_terminal()) else {
         return (ProgressBar::hidden(), 16);
     };
     let mut magic = [0u8; 4];
     let pcapng = std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
         .is_ok_and(|()| magic == [0x0a, 0x0d, 0x0d, 0x0a]);
-    let bar = ProgressBar::new(meta.len()).with_style(
+    let bar = ProgressBar::new(size).with_style(
         ProgressStyle::with_template(
             "{spinner} {prefix} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
         )
@@ -312,8 +335,18 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
         let live = matches!(input, Input::Live { .. });
         let name = match &input {
             Input::File(p) => p.display().to_string(),
+            Input::Chain(parts) => format!(
+                "{} and {} more file(s) read as one capture",
+                parts[0].path.display(),
+                parts.len() - 1
+            ),
             Input::Live { interface, .. } => interface.clone(),
         };
+        // A bar on the terminal, unless the records go there too.
+        let records_on_tty = args.output.is_none()
+            && std::io::stdout().is_terminal()
+            && !(args.quiet && args.format == Format::Text);
+        let bar_wanted = progress && !records_on_tty;
         let sink = |r: ConnectionRecord| {
             stats.record(&r);
             patterns.add(&r);
@@ -332,12 +365,23 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
             }
         };
         let result = match input {
+            Input::Chain(parts) => {
+                let paths: Vec<&Path> = parts.iter().map(|p| p.path.as_path()).collect();
+                let (bar, per_record) = file_bar(&paths, bar_wanted);
+                let mut src = WithProgress {
+                    file: hsp_pcap::Chain::new(parts.clone(), args.filter.as_deref()),
+                    bar,
+                    per_record,
+                    bytes: 0,
+                    since: 0,
+                };
+                let t = hsp_pcap::analyze(&mut src, &ports, &params, sink);
+                src.bar.finish_and_clear();
+                totals.files += parts.len() - 1;
+                Ok(t)
+            }
             Input::File(path) => {
-                // A bar on the terminal, unless the records go there too.
-                let records_on_tty = args.output.is_none()
-                    && std::io::stdout().is_terminal()
-                    && !(args.quiet && args.format == Format::Text);
-                let (bar, per_record) = file_bar(&path, progress && !records_on_tty);
+                let (bar, per_record) = file_bar(&[&path], bar_wanted);
                 let opened = PcapFile::open(&path).and_then(|mut file| {
                     if let Some(f) = &args.filter {
                         file.set_filter(f)?;

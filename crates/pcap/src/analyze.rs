@@ -126,9 +126,6 @@ pub fn analyze<S: RecordSource + ?Sized>(
     let mut follower = Follower::new(ports.to_vec(), ObserverConfig::default()).without_events();
     let mut totals = FileTotals::default();
     let mut warnings = Warnings::default();
-    for n in source.notes() {
-        warnings.push(n);
-    }
     if !crate::link::decodable(dlt) {
         totals.unsupported_link_type = Some(dlt);
     }
@@ -235,6 +232,9 @@ pub fn analyze<S: RecordSource + ?Sized>(
             Err(p) => std::panic::resume_unwind(p),
         }
     });
-    totals.warnings = warnings.finish();
+    // What the source noted (a header, a boundary between files) first.
+    let mut notes = source.notes();
+    notes.extend(warnings.finish());
+    totals.warnings = notes;
     totals
 }

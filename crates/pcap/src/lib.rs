@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod analyze;
+mod chain;
 mod follow;
 mod link;
 mod sender;
@@ -30,6 +31,7 @@ mod tls;
 pub mod track;
 
 pub use analyze::{FileTotals, analyze, analyze_file};
+pub use chain::{Chain, Part, plan};
 pub use follow::{
     ConnId, Endpoint, Finished, Follower, FollowerEvent, looks_like_cut_greeting,
     looks_like_greeting,

@@ -461,6 +461,38 @@ impl Prefetched {
     }
 }
 
+impl Prefetched {
+    /// Whether a record is ready for [`take`](Self::take) (waiting for the
+    /// reader if need be); `false` at the end of the file.
+    pub(crate) fn ready(&mut self) -> Result<bool, PcapError> {
+        while self.next == self.cur.records.len() {
+            if let Some(end) = self.cur.end.take() {
+                end?;
+                return Ok(false);
+            }
+            let Ok(b) = self.rx.recv() else {
+                return Ok(false);
+            };
+            let done = std::mem::replace(&mut self.cur, b);
+            let _ = self.back.try_send(done);
+            self.next = 0;
+        }
+        Ok(true)
+    }
+
+    /// The record [`ready`](Self::ready) said is there.
+    pub(crate) fn take(&mut self) -> Record<'_> {
+        let (frame, ts, orig_len, at, len) = self.cur.records[self.next];
+        self.next += 1;
+        Record {
+            frame,
+            ts,
+            orig_len,
+            data: &self.cur.data[at..at + len],
+        }
+    }
+}
+
 impl RecordSource for Prefetched {
     fn linktype(&self) -> i32 {
         self.linktype
@@ -471,26 +503,11 @@ impl RecordSource for Prefetched {
     }
 
     fn next(&mut self) -> Result<Next<'_>, PcapError> {
-        while self.next == self.cur.records.len() {
-            if let Some(end) = self.cur.end.take() {
-                end?;
-                return Ok(Next::End);
-            }
-            let Ok(b) = self.rx.recv() else {
-                return Ok(Next::End);
-            };
-            let done = std::mem::replace(&mut self.cur, b);
-            let _ = self.back.try_send(done);
-            self.next = 0;
-        }
-        let (frame, ts, orig_len, at, len) = self.cur.records[self.next];
-        self.next += 1;
-        Ok(Next::Record(Record {
-            frame,
-            ts,
-            orig_len,
-            data: &self.cur.data[at..at + len],
-        }))
+        Ok(if self.ready()? {
+            Next::Record(self.take())
+        } else {
+            Next::End
+        })
     }
 }
 

@@ -187,8 +187,9 @@ impl Deframer {
                 d.extend_from_slice(&self.buf[..buffered]);
             }
             self.buf.advance(buffered);
-            j.cut = true;
             let left = left - buffered;
+            // Bytes of this chunk are among the missing ones.
+            j.cut |= left > 0;
             let take = left.min(n);
             n -= take;
             if take < left {

@@ -167,6 +167,9 @@ impl Observer {
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) {
+        if data.is_empty() {
+            return;
+        }
         self.turn(dir);
         if self.lost[side(dir)] {
             return;
