@@ -1,118 +1,51 @@
-//! `decode`: read captures, follow TCP, print what the observer decodes.
-//!
-//! With `--packets`, one record per MySQL packet. The JSON Lines form is
-//! `{"type":"packet","frame":N,"time":SECONDS,"stream":S,"dir":"c2s"|"s2c",
-//! "seq":K,"len":L,"kind":"...","info":"..."}`, where `frame` is the 1-based
-//! record that carried the packet's last byte, `time` is seconds since the
-//! first record of the file, and `stream` numbers TCP connections in order
-//! of first appearance (tshark's frame.number, frame.time_relative and
-//! tcp.stream). Notices (mid-stream start, gaps, malformed packets) are
-//! `{"type":"notice",...}` records. A read error stops the file but keeps
-//! everything printed before it.
+//! `decode` and `capture`: read captures (files, or a live interface),
+//! follow TCP, and give every MySQL connection a record and a verdict, then
+//! a summary. `decode --packets` lists packets instead (see `packets`).
 
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use hsp_core::{ConnectionRecord, Params, Stats};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hsp_pcap::{
-    Follower, LiveCapture, Next, PcapError, PcapFile, Prefetched, RecordSource, slice_tcp,
-};
-use hsp_wire::observer::{Notice, ObserverConfig, ObserverEvent};
+use hsp_pcap::{LiveCapture, Next, PcapError, PcapFile, Prefetched, RecordSource};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::args::{AnalysisArgs, CaptureArgs, DecodeArgs, Format};
 use crate::output;
 
-#[derive(Serialize)]
-struct PacketLine<'a> {
-    #[serde(rename = "type")]
-    ty: &'static str,
-    frame: u64,
-    time: f64,
-    stream: u32,
-    dir: &'static str,
-    seq: u8,
-    len: usize,
-    kind: &'static str,
-    info: &'a str,
-}
-
-#[derive(Serialize)]
-struct NoticeLine {
-    #[serde(rename = "type")]
-    ty: &'static str,
-    frame: u64,
-    time: f64,
-    stream: u32,
-    dir: &'static str,
-    notice: String,
-}
-
-fn notice_text(n: &Notice) -> String {
-    match n {
-        Notice::MidStream => "capture starts mid-connection: no greeting seen".into(),
-        Notice::Oversized { len } => format!("packet of {len} bytes over the size limit, skipped"),
-        Notice::Malformed { expected } => format!("malformed packet: expected {expected}"),
-        Notice::Decompress(e) => format!("compressed stream undecodable: {e}"),
-        Notice::Encrypted { bytes } => format!("{bytes} encrypted bytes"),
-        Notice::Gap => "bytes missing from the capture; resynchronising".into(),
-        Notice::CutHeader => {
-            "a snaplen cut through a packet header; this direction is read again at its next turn"
-                .into()
-        }
-        _ => "notice".into(),
-    }
-}
-
 pub(crate) fn run(args: &DecodeArgs) -> Result<ExitCode> {
     let mut ports = vec![3306];
     ports.extend(&args.common.ports);
     if !args.packets {
-        let inputs = if args.separate || args.files.len() < 2 {
-            args.files.iter().cloned().map(Input::File).collect()
-        } else {
-            hsp_pcap::plan(&args.files)
-                .into_iter()
-                .map(|mut g| match g.len() {
-                    1 => Input::File(g.remove(0).path),
-                    _ => Input::Chain(g),
-                })
-                .collect()
-        };
-        return analyze(&args.common, inputs, !args.no_progress);
+        return analyze(&args.common, file_inputs(args), !args.no_progress);
     }
-    if args.common.format == Format::Json {
-        bail!("--format json is a summary; with --packets use --format jsonl");
-    }
-    let mut out = output_writer(&args.common)?;
-    let mut failed = false;
-    for path in &args.files {
-        if let Err(e) = decode_file(path, &ports, args, &mut out) {
-            out.flush().ok();
-            if e.downcast_ref::<std::io::Error>().is_some() {
-                return Err(e);
-            }
-            eprintln!("error: {e:#}");
-            failed = true;
-        }
-    }
-    out.flush().context("writing output")?;
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    crate::packets::run(args, &ports)
 }
 
-fn output_writer(args: &AnalysisArgs) -> Result<BufWriter<Box<dyn Write + Send>>> {
+/// The inputs of `decode`: files given together are one capture when
+/// their times follow each other (see [`hsp_pcap::plan`]), unless
+/// `--separate`.
+pub(crate) fn file_inputs(args: &DecodeArgs) -> Vec<Input> {
+    if args.separate || args.files.len() < 2 {
+        return args.files.iter().cloned().map(Input::File).collect();
+    }
+    hsp_pcap::plan(&args.files)
+        .into_iter()
+        .map(|mut g| match g.len() {
+            1 => Input::File(g.remove(0).path),
+            _ => Input::Chain(g),
+        })
+        .collect()
+}
+
+pub(crate) fn output_writer(args: &AnalysisArgs) -> Result<BufWriter<Box<dyn Write + Send>>> {
     let w: Box<dyn Write + Send> = match &args.output {
         Some(p) => {
             Box::new(std::fs::File::create(p).with_context(|| format!("-o {}", p.display()))?)
@@ -239,7 +172,7 @@ impl CaptureTotals {
 }
 
 /// Where records come from.
-enum Input {
+pub(crate) enum Input {
     File(PathBuf),
     /// Files read as one capture, in time order.
     Chain(Vec<hsp_pcap::Part>),
@@ -638,89 +571,6 @@ fn write_connection(
             )?;
         }
         _ => {}
-    }
-    Ok(())
-}
-
-fn decode_file(path: &Path, ports: &[u16], args: &DecodeArgs, out: &mut impl Write) -> Result<()> {
-    let format = args.common.format;
-    let mut file = PcapFile::open(path)?;
-    if let Some(f) = &args.common.filter {
-        file.set_filter(f)?;
-    }
-    let dlt = file.linktype();
-    let mut follower = Follower::new(ports.to_vec(), ObserverConfig::default());
-    let mut events = Vec::new();
-    let mut first = None;
-    while let Some(rec) = file.next_record()? {
-        let t0 = *first.get_or_insert(rec.ts);
-        let rel = rec.ts.saturating_sub(t0);
-        let Some(seg) = slice_tcp(dlt, rec.data) else {
-            continue;
-        };
-        events.clear();
-        follower.on_segment(&seg, rec.ts, rec.frame, &mut events);
-        for ev in &events {
-            match &ev.event {
-                ObserverEvent::Packet(p) => {
-                    let info = p.packet.info();
-                    let line = PacketLine {
-                        ty: "packet",
-                        frame: rec.frame,
-                        time: rel.as_secs_f64(),
-                        stream: ev.conn,
-                        dir: p.dir.as_str(),
-                        seq: p.seq,
-                        len: p.len,
-                        kind: p.packet.kind(),
-                        info: &info,
-                    };
-                    match format {
-                        Format::Jsonl | Format::Json => {
-                            serde_json::to_writer(&mut *out, &line)?;
-                            out.write_all(b"\n")?;
-                        }
-                        Format::Text => {
-                            let (src, dst) = match p.dir {
-                                hsp_wire::observer::Direction::ClientToServer => {
-                                    (ev.endpoints.client, ev.endpoints.server)
-                                }
-                                hsp_wire::observer::Direction::ServerToClient => {
-                                    (ev.endpoints.server, ev.endpoints.client)
-                                }
-                            };
-                            writeln!(
-                                out,
-                                "{:>6} {:>12.6} {:>4} {src} -> {dst} seq={} len={} {}",
-                                line.frame, line.time, line.stream, line.seq, line.len, info
-                            )?;
-                        }
-                    }
-                }
-                ObserverEvent::Notice { dir, notice, .. } => {
-                    let line = NoticeLine {
-                        ty: "notice",
-                        frame: rec.frame,
-                        time: rel.as_secs_f64(),
-                        stream: ev.conn,
-                        dir: dir.as_str(),
-                        notice: notice_text(notice),
-                    };
-                    match format {
-                        Format::Jsonl | Format::Json => {
-                            serde_json::to_writer(&mut *out, &line)?;
-                            out.write_all(b"\n")?;
-                        }
-                        Format::Text => writeln!(
-                            out,
-                            "{:>6} {:>12.6} {:>4} notice: {}",
-                            line.frame, line.time, line.stream, line.notice
-                        )?,
-                    }
-                }
-                ObserverEvent::Milestone { .. } => {}
-            }
-        }
     }
     Ok(())
 }

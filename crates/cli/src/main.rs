@@ -9,6 +9,7 @@
 mod args;
 mod decode;
 mod output;
+mod packets;
 mod probe;
 
 use std::process::ExitCode;

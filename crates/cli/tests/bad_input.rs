@@ -125,3 +125,16 @@ fn a_capture_without_mysql_says_so() {
         "{out}"
     );
 }
+
+#[test]
+fn an_unreadable_file_exits_2_with_or_without_packets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.pcap");
+    std::fs::write(&path, b"these are not packets, just notes\n").unwrap();
+    for extra in [&["--packets"][..], &[][..]] {
+        let o = decode(&path, extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains("notes.pcap"), "{extra:?}: {err}");
+    }
+}

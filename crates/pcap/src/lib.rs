@@ -23,6 +23,7 @@
 
 mod analyze;
 mod chain;
+mod events;
 mod follow;
 mod link;
 mod sender;
@@ -32,6 +33,7 @@ pub mod track;
 
 pub use analyze::{FileTotals, analyze, analyze_file};
 pub use chain::{Chain, Part, plan};
+pub use events::{Step, each_event};
 pub use follow::{
     ConnId, Endpoint, Finished, Follower, FollowerEvent, looks_like_cut_greeting,
     looks_like_greeting,
