@@ -135,7 +135,10 @@ fn every_fixture_connection_gets_its_expected_verdict() {
 /// by its greeting, and once found, every connection to it is MySQL: every
 /// connection gets the same record as with the port given, including
 /// those that never heard from the server (refused, never greeted), when
-/// another connection showed the server speaks MySQL.
+/// another connection showed the server speaks MySQL, and those captured
+/// after their handshake (midstream-pooled: the command phase only;
+/// after-greeting: from the login on), found by the shape of their
+/// packets.
 #[test]
 fn servers_on_any_port_are_found_by_their_greeting() {
     let mut found = 0;

@@ -13,7 +13,7 @@ use crate::codes::{Command, ErrorCode, plugin};
 use crate::flags::Capabilities;
 use crate::packets::*;
 
-use super::{Direction, Milestone, Notice, ObservedPacket, Observer, ObserverEvent, State, text};
+use super::{Direction, Milestone, ObservedPacket, Observer, ObserverEvent, State, text};
 
 /// A field's visible bytes up to its NUL, and whether the NUL was seen.
 fn nul_terminated(b: &[u8]) -> (&[u8], bool) {
@@ -72,15 +72,7 @@ impl Observer {
                 && seq == 0
                 && matches!(shown.first(), Some(9 | 10 | 0xff));
             if !greeting {
-                self.state = State::Command;
-                if !self.midstream_reported {
-                    self.midstream_reported = true;
-                    out.push(ObserverEvent::Notice {
-                        at,
-                        dir,
-                        notice: Notice::MidStream,
-                    });
-                }
+                self.started_midstream(dir, seq, shown, at, out);
             }
         }
         let ctx = self.ctx();

@@ -475,15 +475,7 @@ impl Observer {
             let looks_like_greeting = candidate.is_some();
             greeting = candidate;
             if !looks_like_greeting {
-                self.state = State::Command;
-                if !self.midstream_reported {
-                    self.midstream_reported = true;
-                    out.push(ObserverEvent::Notice {
-                        at,
-                        dir,
-                        notice: Notice::MidStream,
-                    });
-                }
+                self.started_midstream(dir, seq, payload, at, out);
             }
         }
         let decode_ctx = self.ctx();
@@ -524,6 +516,39 @@ impl Observer {
         if let Some(alg) = compression {
             self.start_compression(alg);
             Self::milestone(out, at, dir, Milestone::CompressionOn(alg));
+        }
+    }
+
+    /// The first packet is not a greeting: the capture began after it. A
+    /// client packet with sequence id 1 and a 4.1 login's flags is the
+    /// login (the capture began between greeting and login); anything
+    /// else starts the command phase. Either is noticed once.
+    fn started_midstream(
+        &mut self,
+        dir: Direction,
+        seq: u8,
+        payload: &[u8],
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
+        let login = dir == Direction::ClientToServer
+            && seq == 1
+            && payload.get(..4).is_some_and(|c| {
+                Capabilities::from_bits_retain(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .contains(Capabilities::PROTOCOL_41)
+            });
+        self.state = if login {
+            State::ExpectLogin
+        } else {
+            State::Command
+        };
+        if !self.midstream_reported {
+            self.midstream_reported = true;
+            out.push(ObserverEvent::Notice {
+                at,
+                dir,
+                notice: Notice::MidStream,
+            });
         }
     }
 

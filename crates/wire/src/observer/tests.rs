@@ -360,3 +360,24 @@ fn cut_bytes_inside_a_packet_are_skipped_by_its_length() {
     assert_eq!(packets, vec![(1, 100, 16), (2, 5, 5)]);
     assert!(notices(&out).is_empty(), "{out:?}");
 }
+
+#[test]
+fn a_capture_that_starts_after_the_greeting_reads_the_login() {
+    let mut o = Observer::default();
+    let g = greeting(b"8.0.36", 7, server_caps());
+    let mut client = ClientHandshake::new(ClientConfig::new("app", Secret::new("pw")));
+    let login = client_answer(&mut client, &g);
+    // The greeting went by before the capture started.
+    let ev = send(&mut o, C2S, &login, Tap::Whole, 0);
+    assert_eq!(notices(&ev), vec![Notice::MidStream]);
+    assert!(matches!(&milestones(&ev)[..], [Milestone::Login { user, .. }] if user == "app"));
+    let ev = send(
+        &mut o,
+        S2C,
+        &framed(2, &[0, 0, 0, 2, 0, 0, 0]),
+        Tap::Whole,
+        1,
+    );
+    assert_eq!(milestones(&ev), vec![Milestone::Ok]);
+    assert!(o.in_command_phase());
+}
