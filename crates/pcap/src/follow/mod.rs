@@ -601,7 +601,7 @@ impl Follower {
         }
         self.report_closed(at);
         let k = key(seg.src, seg.dst);
-        let conn = Self::lookup(
+        let mut conn = Self::lookup(
             &mut self.conns,
             &mut self.next_id,
             &mut self.finished,
@@ -610,13 +610,14 @@ impl Follower {
             at,
         );
         conn.last_seen = at;
-        let learned = conn.identify(seg, k, &mut self.servers, self.cfg);
-        if let Some(server) = learned {
+        if let Some(server) = conn.identify(seg, k, &mut self.servers, self.cfg) {
+            // Rare: the connection is looked up again after.
             self.learned(server, k, at);
+            let Some(c) = self.conns.get_mut(&k) else {
+                return;
+            };
+            conn = c;
         }
-        let Some(conn) = self.conns.get_mut(&k) else {
-            return;
-        };
         let Some(ep) = conn.endpoints else { return };
         let d = usize::from(seg.src != ep.client);
         let dir = direction(d);
