@@ -8,6 +8,21 @@ use crate::packets::*;
 
 use super::command::Resp;
 use super::{Direction, Milestone, Observer, ObserverEvent, State, Stream, text};
+use crate::codes::ErrorCode;
+
+/// What the server answered in the authentication exchange.
+pub(super) enum AuthAnswer {
+    /// OK: logged in (or a COM_CHANGE_USER succeeded).
+    Ok,
+    /// ERR with this code.
+    Err(ErrorCode),
+    /// AuthSwitchRequest to this plugin.
+    Switch(String),
+    /// AuthMoreData meaning this.
+    MoreData(MoreDataMeaning),
+    /// AuthNextFactor with this plugin.
+    NextFactor(String),
+}
 
 impl Observer {
     /// A greeting: the server's capabilities, the state after it, and its
@@ -88,7 +103,6 @@ impl Observer {
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) -> Packet {
-        let dir = Direction::ServerToClient;
         let greeting = match &pkt {
             Packet::Greeting(g) => Some((10, g.capabilities, &g.server_version, g.connection_id)),
             Packet::GreetingV9(g) => {
@@ -100,18 +114,93 @@ impl Observer {
             self.greeted(protocol, caps, version, connection_id, at, out);
         }
         if let Packet::GreetingError(e) = &pkt {
-            self.state = State::Closed;
-            Self::milestone(
-                out,
-                at,
-                dir,
-                Milestone::Err {
-                    code: e.code,
-                    in_place_of_greeting: true,
-                },
-            );
+            self.refused_at_greeting(e.code, at, out);
         }
         pkt
+    }
+
+    /// An ERR in place of the greeting: the server closes.
+    pub(super) fn refused_at_greeting(
+        &mut self,
+        code: ErrorCode,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
+        self.state = State::Closed;
+        Self::milestone(
+            out,
+            at,
+            Direction::ServerToClient,
+            Milestone::Err {
+                code,
+                in_place_of_greeting: true,
+            },
+        );
+    }
+
+    /// The server's answer in the authentication exchange, whole or as
+    /// far as a snaplen left it: the one place its transitions are made.
+    pub(super) fn on_auth_answer(
+        &mut self,
+        answer: AuthAnswer,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
+        let dir = Direction::ServerToClient;
+        let m = match answer {
+            AuthAnswer::Ok => {
+                // The login's OK starts the compression both asked for (a
+                // COM_CHANGE_USER's OK changes nothing of it).
+                let alg = if self.change_user {
+                    None
+                } else {
+                    self.login_compression()
+                };
+                self.change_user = false;
+                self.state = State::Command;
+                self.resp = Resp::Generic;
+                Self::milestone(out, at, dir, Milestone::Ok);
+                if let Some(alg) = alg {
+                    self.start_compression(alg);
+                    Self::milestone(out, at, dir, Milestone::CompressionOn(alg));
+                }
+                return;
+            }
+            AuthAnswer::Err(code) => {
+                // A failed COM_CHANGE_USER leaves the session as it was.
+                self.state = if std::mem::take(&mut self.change_user) {
+                    State::Command
+                } else {
+                    State::Closed
+                };
+                Milestone::Err {
+                    code,
+                    in_place_of_greeting: false,
+                }
+            }
+            AuthAnswer::Switch(plugin) => {
+                self.state = State::ExpectClientAuth;
+                self.after_switch = true;
+                Milestone::AuthSwitch { plugin }
+            }
+            AuthAnswer::MoreData(meaning) => {
+                self.after_switch = false;
+                // After fast_auth_success the server sends OK itself;
+                // otherwise it waits for the client.
+                self.state = if meaning == MoreDataMeaning::FastAuthSuccess {
+                    State::ExpectAuthResult
+                } else {
+                    State::ExpectClientAuth
+                };
+                Milestone::AuthMoreData(meaning)
+            }
+            AuthAnswer::NextFactor(plugin) => {
+                self.after_switch = false;
+                self.state = State::ExpectClientAuth;
+                Milestone::AuthNextFactor { plugin }
+            }
+        };
+        Self::milestone(out, at, dir, m);
     }
 
     pub(super) fn server_packet(
@@ -120,7 +209,6 @@ impl Observer {
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) -> Packet {
-        let dir = Direction::ServerToClient;
         let first = p.first().copied();
         match self.state {
             State::Start => self.on_greeting(decode_greeting(p), at, out),
@@ -137,89 +225,23 @@ impl Observer {
                         .map_or_else(|_| Packet::Malformed(p.to_vec()), Packet::AuthNextFactor),
                     _ => Packet::Malformed(p.to_vec()),
                 };
-                match &pkt {
-                    Packet::Ok(_) => {
-                        self.state = State::Command;
-                        self.resp = Resp::Generic;
-                        Self::milestone(out, at, dir, Milestone::Ok);
-                        // pending_compression() looks at change_user, so
-                        // clear it only after on_packet has used it.
-                    }
-                    Packet::Err(e) => {
-                        self.state = if self.change_user {
-                            State::Command
-                        } else {
-                            State::Closed
-                        };
-                        Self::milestone(
-                            out,
-                            at,
-                            dir,
-                            Milestone::Err {
-                                code: e.code,
-                                in_place_of_greeting: false,
-                            },
-                        );
-                    }
-                    Packet::AuthSwitchRequest(a) => {
-                        self.state = State::ExpectClientAuth;
-                        self.after_switch = true;
-                        Self::milestone(
-                            out,
-                            at,
-                            dir,
-                            Milestone::AuthSwitch {
-                                plugin: text(&a.plugin),
-                            },
-                        );
-                    }
-                    Packet::OldAuthSwitchRequest => {
-                        self.state = State::ExpectClientAuth;
-                        self.after_switch = true;
-                        Self::milestone(
-                            out,
-                            at,
-                            dir,
-                            Milestone::AuthSwitch {
-                                plugin: crate::codes::plugin::MYSQL_OLD_PASSWORD.into(),
-                            },
-                        );
-                    }
-                    Packet::AuthMoreData(m) => {
-                        self.after_switch = false;
-                        let meaning = m.meaning();
-                        // After fast_auth_success the server sends OK itself;
-                        // otherwise it waits for the client.
-                        self.state = if meaning == MoreDataMeaning::FastAuthSuccess {
-                            State::ExpectAuthResult
-                        } else {
-                            State::ExpectClientAuth
-                        };
-                        Self::milestone(out, at, dir, Milestone::AuthMoreData(meaning));
-                    }
-                    Packet::AuthNextFactor(n) => {
-                        self.after_switch = false;
-                        self.state = State::ExpectClientAuth;
-                        Self::milestone(
-                            out,
-                            at,
-                            dir,
-                            Milestone::AuthNextFactor {
-                                plugin: text(&n.plugin),
-                            },
-                        );
-                    }
-                    _ => {}
+                let answer = match &pkt {
+                    Packet::Ok(_) => Some(AuthAnswer::Ok),
+                    Packet::Err(e) => Some(AuthAnswer::Err(e.code)),
+                    Packet::AuthSwitchRequest(a) => Some(AuthAnswer::Switch(text(&a.plugin))),
+                    Packet::OldAuthSwitchRequest => Some(AuthAnswer::Switch(
+                        crate::codes::plugin::MYSQL_OLD_PASSWORD.into(),
+                    )),
+                    Packet::AuthMoreData(m) => Some(AuthAnswer::MoreData(m.meaning())),
+                    Packet::AuthNextFactor(n) => Some(AuthAnswer::NextFactor(text(&n.plugin))),
+                    _ => None,
+                };
+                if let Some(a) = answer {
+                    self.on_auth_answer(a, at, out);
                 }
                 pkt
             }
-            State::Command => {
-                let pkt = self.command_response(p, at, out);
-                if let Packet::Ok(_) = &pkt {
-                    self.change_user = false;
-                }
-                pkt
-            }
+            State::Command => self.command_response(p, at, out),
             State::Tls | State::Closed => {
                 if first == Some(0xff) {
                     err_or_malformed(p)
@@ -241,18 +263,45 @@ impl Observer {
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) {
+        let login = Milestone::Login {
+            user: text(user),
+            database: database.map(text),
+            auth_plugin: auth_plugin.map(text),
+        };
+        self.logged_in(caps, login, at, out);
+    }
+
+    /// The login's transition: the client's capabilities, then the
+    /// server's answer is awaited. `login` is its milestone.
+    pub(super) fn logged_in(
+        &mut self,
+        caps: Capabilities,
+        login: Milestone,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) {
         self.client_caps = Some(caps);
+        self.state = State::ExpectAuthResult;
+        Self::milestone(out, at, Direction::ClientToServer, login);
+    }
+
+    /// Client auth data (a switch response or a later round) of `kind`:
+    /// whether it answered an auth switch.
+    pub(super) fn client_auth(
+        &mut self,
+        kind: ClientAuthKind,
+        at: Duration,
+        out: &mut Vec<ObserverEvent>,
+    ) -> bool {
+        let switched = std::mem::take(&mut self.after_switch);
         self.state = State::ExpectAuthResult;
         Self::milestone(
             out,
             at,
             Direction::ClientToServer,
-            Milestone::Login {
-                user: text(user),
-                database: database.map(text),
-                auth_plugin: auth_plugin.map(text),
-            },
+            Milestone::ClientAuthData(kind),
         );
+        switched
     }
 
     pub(super) fn client_packet(
@@ -262,7 +311,6 @@ impl Observer {
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) -> Packet {
-        let dir = Direction::ClientToServer;
         match self.state {
             State::ExpectLogin => {
                 if let Some(v) = login_view(p) {
@@ -313,11 +361,7 @@ impl Observer {
                 // another auth round too (e.g. after fast_auth_success a
                 // client never speaks, but a confused one might).
                 let data = ClientAuthData { data: p.to_vec() };
-                let kind = data.kind();
-                let switched = std::mem::take(&mut self.after_switch);
-                self.state = State::ExpectAuthResult;
-                Self::milestone(out, at, dir, Milestone::ClientAuthData(kind));
-                if switched {
+                if self.client_auth(data.kind(), at, out) {
                     Packet::AuthSwitchResponse(data)
                 } else {
                     Packet::ClientAuthData(data)

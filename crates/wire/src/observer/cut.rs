@@ -13,6 +13,7 @@ use crate::codes::{Command, ErrorCode, plugin};
 use crate::flags::Capabilities;
 use crate::packets::*;
 
+use super::connection::AuthAnswer;
 use super::{Direction, Milestone, ObservedPacket, Observer, ObserverEvent, State, text};
 
 /// A field's visible bytes up to its NUL, and whether the NUL was seen.
@@ -103,7 +104,6 @@ impl Observer {
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) -> Packet {
-        let dir = Direction::ServerToClient;
         let cut = |kind: &'static str, info: String| {
             Packet::Cut(CutPacket {
                 kind,
@@ -145,51 +145,20 @@ impl Observer {
                 }
                 _ => match cut_err(p) {
                     Some(e) => {
-                        self.state = State::Closed;
-                        Self::milestone(
-                            out,
-                            at,
-                            dir,
-                            Milestone::Err {
-                                code: e.code,
-                                in_place_of_greeting: true,
-                            },
-                        );
+                        self.refused_at_greeting(e.code, at, out);
                         Packet::GreetingError(e)
                     }
                     None => cut("data", "Response".into()),
                 },
             },
             State::ExpectAuthResult | State::ExpectClientAuth | State::ExpectLogin => {
-                match p.first() {
-                    // An OK that ends the login: its status and info are
-                    // past the cut, its meaning is not.
-                    Some(0x00) => {
-                        self.state = State::Command;
-                        self.resp = super::command::Resp::Generic;
-                        Self::milestone(out, at, dir, Milestone::Ok);
-                        self.change_user = false;
-                        cut("ok", "Response OK".into())
-                    }
+                // Each kind's meaning lies in its first bytes; a field the
+                // cut reached is shown as far as it goes.
+                let (answer, packet) = match p.first() {
+                    Some(0x00) => (AuthAnswer::Ok, cut("ok", "Response OK".into())),
                     Some(0xff) => match cut_err(p) {
-                        Some(e) => {
-                            self.state = if self.change_user {
-                                State::Command
-                            } else {
-                                State::Closed
-                            };
-                            Self::milestone(
-                                out,
-                                at,
-                                dir,
-                                Milestone::Err {
-                                    code: e.code,
-                                    in_place_of_greeting: false,
-                                },
-                            );
-                            Packet::Err(e)
-                        }
-                        None => cut("err", "Response Error".into()),
+                        Some(e) => (AuthAnswer::Err(e.code), Packet::Err(e)),
+                        None => return cut("err", "Response Error".into()),
                     },
                     Some(0xfe) => {
                         let (name, whole) = nul_terminated(&p[1..]);
@@ -199,10 +168,7 @@ impl Observer {
                             shown_text(name, whole)
                         };
                         let info = format!("Auth Switch Request plugin={plugin}");
-                        self.state = State::ExpectClientAuth;
-                        self.after_switch = true;
-                        Self::milestone(out, at, dir, Milestone::AuthSwitch { plugin });
-                        cut("auth_switch_request", info)
+                        (AuthAnswer::Switch(plugin), cut("auth_switch_request", info))
                     }
                     Some(0x01) => {
                         // fast_auth_success and perform_full_authentication
@@ -212,27 +178,31 @@ impl Observer {
                         } else {
                             MoreDataMeaning::Other
                         };
-                        self.after_switch = false;
-                        self.state = State::ExpectClientAuth;
-                        Self::milestone(out, at, dir, Milestone::AuthMoreData(meaning));
-                        cut("auth_more_data", "Auth More Data".into())
+                        (
+                            AuthAnswer::MoreData(meaning),
+                            cut("auth_more_data", "Auth More Data".into()),
+                        )
                     }
                     Some(0x02) => {
                         let (name, whole) = nul_terminated(&p[1..]);
                         let plugin = shown_text(name, whole);
                         let info = format!("Auth Next Factor plugin={plugin}");
-                        self.after_switch = false;
-                        self.state = State::ExpectClientAuth;
-                        Self::milestone(out, at, dir, Milestone::AuthNextFactor { plugin });
-                        cut("auth_next_factor", info)
+                        (
+                            AuthAnswer::NextFactor(plugin),
+                            cut("auth_next_factor", info),
+                        )
                     }
-                    _ => cut("data", "Response".into()),
-                }
+                    _ => return cut("data", "Response".into()),
+                };
+                self.on_auth_answer(answer, at, out);
+                packet
             }
             State::Command => match cut_err(p) {
                 Some(e) => {
-                    // An ERR answer, whatever was expected.
-                    let pkt = self.command_response(&p[..p.len().min(3)], at, out);
+                    // An ERR answer, whatever was expected: its transition
+                    // is the whole ERR's, made from its code (the first
+                    // three bytes); the packet keeps the message shown.
+                    let pkt = self.command_response(&p[..3], at, out);
                     match pkt {
                         Packet::Err(_) => Packet::Err(e),
                         _ => cut("err", format!("Response Error {}", e.code.0)),
@@ -264,7 +234,6 @@ impl Observer {
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) -> Packet {
-        let dir = Direction::ClientToServer;
         let cut = |kind: &'static str, info: String| {
             Packet::Cut(CutPacket {
                 kind,
@@ -305,18 +274,12 @@ impl Observer {
                     shown_text(user, whole)
                 };
                 let info = format!("Login Request user={user}");
-                self.client_caps = Some(caps);
-                self.state = State::ExpectAuthResult;
-                Self::milestone(
-                    out,
-                    at,
-                    dir,
-                    Milestone::Login {
-                        user,
-                        database: None,
-                        auth_plugin: None,
-                    },
-                );
+                let login = Milestone::Login {
+                    user,
+                    database: None,
+                    auth_plugin: None,
+                };
+                self.logged_in(caps, login, at, out);
                 cut("login", info)
             }
             State::ExpectClientAuth | State::ExpectAuthResult => {
@@ -326,10 +289,7 @@ impl Observer {
                 } else {
                     ClientAuthKind::Response
                 };
-                let switched = std::mem::take(&mut self.after_switch);
-                self.state = State::ExpectAuthResult;
-                Self::milestone(out, at, dir, Milestone::ClientAuthData(kind));
-                if switched {
+                if self.client_auth(kind, at, out) {
                     cut("auth_switch_response", "Auth Switch Response".into())
                 } else {
                     cut("auth_data", "Auth Data".into())

@@ -494,7 +494,6 @@ impl Observer {
             });
         }
         let len = payload.len();
-        let compression = self.pending_compression(&packet, dir);
         let ctx = decode_ctx;
         if self.keeps_every_packet()
             || matches!(
@@ -512,10 +511,6 @@ impl Observer {
                 payload: owned.map_or_else(|| bytes::Bytes::copy_from_slice(payload), Clone::clone),
                 ctx,
             }));
-        }
-        if let Some(alg) = compression {
-            self.start_compression(alg);
-            Self::milestone(out, at, dir, Milestone::CompressionOn(alg));
         }
     }
 

@@ -5,10 +5,9 @@
 use crate::compress::{CompressedDeframer, Compression};
 use crate::flags::Capabilities;
 use crate::frame::{Deframer, Frame};
-use crate::packets::Packet;
 use crate::tls_record::TlsRecordReader;
 
-use super::{Direction, Observer, State};
+use super::Observer;
 
 pub(super) enum Stream {
     Plain(Deframer),
@@ -38,20 +37,9 @@ impl Stream {
 }
 
 impl Observer {
-    /// The compression to switch on after `packet`, if it is the OK that
-    /// ends the login and both sides asked for compression.
-    pub(super) fn pending_compression(
-        &self,
-        packet: &Packet,
-        dir: Direction,
-    ) -> Option<Compression> {
-        if dir != Direction::ServerToClient
-            || !matches!(packet, Packet::Ok(_))
-            || self.state != State::Command
-            || self.change_user
-        {
-            return None;
-        }
+    /// The compression both sides asked for, switched on by the OK that
+    /// ends the login.
+    pub(super) fn login_compression(&self) -> Option<Compression> {
         let both = self.negotiated()?;
         if both.contains(Capabilities::COMPRESS) {
             Some(Compression::Zlib)
