@@ -68,12 +68,15 @@ impl Servers {
         keys
     }
 
-    /// An undecided connection to `server` waits for it to be known.
-    fn wait(&mut self, server: SocketAddr, key: FlowKey) {
-        if self.waiting_len < WAITING_MAX {
-            self.waiting.entry(server).or_default().push(key);
-            self.waiting_len += 1;
+    /// An undecided connection to `server` waits for it to be known;
+    /// `false` when too many already wait.
+    fn wait(&mut self, server: SocketAddr, key: FlowKey) -> bool {
+        if self.waiting_len >= WAITING_MAX {
+            return false;
         }
+        self.waiting.entry(server).or_default().push(key);
+        self.waiting_len += 1;
+        true
     }
 }
 
@@ -193,9 +196,7 @@ impl Conn {
                 return None;
             }
             self.pending = true;
-            if seg.payload.is_empty() {
-                servers.wait(server, key);
-            }
+            self.waiting = seg.payload.is_empty() && servers.wait(server, key);
         }
         let ep = self.endpoints?;
         if let Some(seq) = self.tentative
@@ -249,6 +250,16 @@ impl Conn {
             self.give_up(servers);
         }
         None
+    }
+
+    /// An undecided connection closed: one whose bytes showed no MySQL is
+    /// not MySQL; one that carried none (a refused SYN, a client never
+    /// greeted) waits for its server to be known, if it is among those
+    /// waiting (bounded).
+    pub(super) fn closed_undecided(&mut self, servers: &mut Servers) {
+        if self.pending && (self.sniffed > 0 || !self.waiting) {
+            self.give_up(servers);
+        }
     }
 
     /// Not MySQL as far as its bytes show: followed no further, counted as

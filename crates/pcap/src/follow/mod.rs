@@ -112,6 +112,8 @@ struct Conn {
     quit_only: bool,
     /// Payload segments seen while undecided.
     sniffed: u8,
+    /// Among the connections waiting for their server to be known.
+    waiting: bool,
 }
 
 impl Conn {
@@ -130,6 +132,7 @@ impl Conn {
             tentative: None,
             quit_only: false,
             sniffed: 0,
+            waiting: false,
             held: None,
             acked: [None, None],
             last_frame: 0,
@@ -634,6 +637,9 @@ impl Follower {
             // Not MySQL: once it closes, keep it only as a tombstone (its
             // stream number for trailing packets), forgotten like those of
             // reported connections.
+            if (seg.flags.rst || seg.flags.fin) && !conn.reported {
+                conn.closed_undecided(&mut self.servers);
+            }
             if conn.track.is_none()
                 && !conn.undecided()
                 && !conn.reported
