@@ -389,6 +389,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
                 totals.records,
                 totals.span_s
             );
+            output::wall_span(&mut o, &summary);
             let _ = writeln!(
                 o,
                 "  rules: connect_timeout {:.0} s, wait_timeout {}, slow over {}",

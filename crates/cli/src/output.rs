@@ -138,6 +138,7 @@ pub(crate) fn text(meta: &RunMeta, s: &Summary, status: Option<&StatusReport>) -
             ""
         }
     );
+    wall_span(&mut o, s);
     let _ = writeln!(
         o,
         "  server connect_timeout {:.0} s ({}); slow means over {}",
@@ -294,4 +295,11 @@ pub(crate) fn advice(connect_timeout_s: f64, s: &Summary) -> Vec<String> {
         }
     }
     out
+}
+
+/// The summary's wall-clock span, on a line of its own.
+pub(crate) fn wall_span(o: &mut String, s: &Summary) {
+    if let (Some(a), Some(b)) = (s.start, s.end) {
+        let _ = writeln!(o, "  wall clock {a} to {b} (UTC)");
+    }
 }

@@ -334,6 +334,7 @@ impl ConnectionRecord {
             id,
             stream,
             start_us,
+            time,
             client,
             server,
             verdict,
@@ -360,6 +361,12 @@ impl ConnectionRecord {
         o.uint(k!("id"), *id);
         o.opt_uint(k!("stream"), *stream);
         o.uint(k!("start_us"), *start_us);
+        if let Some(t) = time {
+            o.key(k!("time"));
+            o.out.push(b'"');
+            t.write_rfc3339(o.out);
+            o.out.push(b'"');
+        }
         o.opt_str(k!("client"), client.as_deref());
         o.str(k!("server"), server);
         o.word(k!("verdict"), verdict.name());
@@ -486,6 +493,8 @@ mod tests {
             let mut r =
                 ConnectionRecord::new(id, id / 3, &facts, classify(&facts, &Params::default()));
             r.stream = stream;
+            r.time =
+                stream.map(|s| crate::wall::WallTime(Duration::from_micros(u64::from(s) << 20)));
             r.client = client;
             r.verdict = Verdict::ALL[v];
             r.party = [Party::Server, Party::Network, Party::Client, Party::None][p];

@@ -26,6 +26,7 @@ pub mod record;
 pub mod stats;
 pub mod tls;
 pub mod verdict;
+pub mod wall;
 
 pub use classify::{AppError, Classification, End, Facts, Params, Viewpoint, classify};
 pub use phase::{Party, Phase, PhaseTimes};

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::classify::{AppError, Classification, End, Facts, Params, classify};
 use crate::phase::{Party, Phase, PhaseTimes};
 use crate::verdict::Verdict;
+use crate::wall::WallTime;
 
 /// The kernel's view of the connection (Linux `TCP_INFO`), read at the end
 /// of the handshake.
@@ -141,6 +142,10 @@ pub struct ConnectionRecord {
     pub stream: Option<u32>,
     /// Start, µs since the run (or capture) began.
     pub start_us: u64,
+    /// Start, wall clock (a capture's first packet of the connection; the
+    /// probe's connect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<WallTime>,
     /// Client `ip:port`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
@@ -200,6 +205,7 @@ impl ConnectionRecord {
             id,
             stream: None,
             start_us,
+            time: None,
             client: None,
             server: facts.server.clone(),
             verdict: c.verdict,
@@ -233,6 +239,7 @@ impl ConnectionRecord {
         details: Details,
     ) -> Self {
         let Details {
+            time,
             stream,
             client,
             server_version,
@@ -247,6 +254,7 @@ impl ConnectionRecord {
             mut evidence,
         } = details;
         let mut r = Self::new(id, start_us, facts, classify(facts, params));
+        r.time = time;
         r.stream = stream;
         r.client = client;
         r.server_version = server_version;
@@ -288,6 +296,8 @@ impl ConnectionRecord {
 /// observations for the evidence.
 #[derive(Debug, Clone, Default)]
 pub struct Details {
+    /// The wall-clock start.
+    pub time: Option<WallTime>,
     /// The TCP stream index, for captures.
     pub stream: Option<u32>,
     /// Client `ip:port`.

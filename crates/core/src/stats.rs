@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::phase::{Phase, micros};
 use crate::record::ConnectionRecord;
 use crate::verdict::Verdict;
+use crate::wall::WallTime;
 
 /// How many of the slowest connections a summary keeps.
 pub const SLOWEST_KEPT: usize = 5;
@@ -52,6 +53,8 @@ pub struct Stats {
     near_connect_timeout: u64,
     connections: u64,
     slowest: Vec<ConnectionRecord>,
+    /// The first record's wall-clock start, and the last one's end.
+    span: Option<(WallTime, WallTime)>,
 }
 
 impl Default for Stats {
@@ -64,6 +67,7 @@ impl Default for Stats {
             near_connect_timeout: 0,
             connections: 0,
             slowest: Vec::with_capacity(SLOWEST_KEPT + 1),
+            span: None,
         }
     }
 }
@@ -82,6 +86,13 @@ impl Stats {
         }
         record_phases(&mut self.phases, r);
         self.keep_if_slow(r);
+        if let Some(t) = r.time {
+            let end = WallTime(t.0 + r.phases_us.get(Phase::Total).unwrap_or_default());
+            self.span = Some(match self.span {
+                Some((a, b)) => (a.min(t), b.max(end)),
+                None => (t, end),
+            });
+        }
     }
 
     fn keep_if_slow(&mut self, r: &ConnectionRecord) {
@@ -145,6 +156,8 @@ impl Stats {
             .collect();
         Summary {
             kind: "summary",
+            start: self.span.map(|s| s.0),
+            end: self.span.map(|s| s.1),
             connections: self.connections,
             verdicts: self.verdicts.iter().map(|(v, n)| (v.name(), *n)).collect(),
             outcomes: self.outcomes.iter().map(|(o, n)| (*o, *n)).collect(),
@@ -271,6 +284,12 @@ pub struct Summary {
     /// Always `"summary"`.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// The first connection's wall-clock start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<WallTime>,
+    /// The last connection's end (its start plus its total time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<WallTime>,
     /// Connections.
     pub connections: u64,
     /// Connections per verdict.

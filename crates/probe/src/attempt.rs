@@ -54,6 +54,9 @@ pub struct Shared {
     pub server_name: ServerName<'static>,
     /// When the run began (records carry `start_us` from here).
     pub run_start: Instant,
+    /// The same moment on the wall clock (records' `time` from here, so
+    /// that a clock step during the run does not reorder them).
+    pub run_wall: hsp_core::wall::WallTime,
 }
 
 impl Shared {
@@ -66,6 +69,7 @@ impl Shared {
             tls,
             server_name,
             run_start: Instant::now(),
+            run_wall: hsp_core::wall::WallTime::now(),
         })
     }
 
@@ -576,6 +580,9 @@ impl<'a> Attempt<'a> {
             &facts,
             &self.shared.cfg.params,
             Details {
+                time: Some(hsp_core::wall::WallTime(
+                    self.shared.run_wall.0 + (self.start - self.shared.run_start),
+                )),
                 client: self.local.map(|a| a.to_string()),
                 server_version: greeting
                     .map(|g| String::from_utf8_lossy(&g.server_version).into_owned()),

@@ -14,6 +14,7 @@ use hsp_core::record::{
     addr_string,
 };
 use hsp_core::tls::TlsAlert;
+use hsp_core::wall::WallTime;
 
 use super::{At, Done, Track, side};
 use crate::follow::Endpoint;
@@ -197,6 +198,7 @@ impl Track {
             &facts,
             params,
             Details {
+                time: Some(WallTime(start)),
                 stream: Some(stream),
                 client: Some(addr_string(ep.client)),
                 server_version: self.server_version.clone(),
