@@ -17,6 +17,12 @@
 #     runs: the capture starts between greeting and login.
 #   Both on the private server's random port, so `decode` finds them with
 #   no --port (from the command phase's shape, the login's).
+#   - server-log.pcap (whole frames): what the error log names by thread
+#     id: a client that never logs in (connect_timeout), logins 3 s late,
+#     a wrong password, a client that closes after the greeting, and a
+#     normal login.
+# The server runs with log_warnings=4; each capture's NAME.error.log is
+# its error log as it stood when the capture ended (issue 11).
 #
 # Usage: scripts/record-partial.sh [DIR]
 # Only what is started here is stopped, by PID.
@@ -40,7 +46,10 @@ names=()
 EXPECTED=$tmp/expected.tsv
 . scripts/lib/expect.sh
 
-port=$(bash scripts/private-mariadb.sh start "$tmp/db" --connect-timeout=2 --max-connections=10)
+port=$(bash scripts/private-mariadb.sh start "$tmp/db" --connect-timeout=2 --max-connections=10 --log-warnings=4)
+# Each capture gets the server's error log beside it (NAME.error.log), as
+# it stood when the capture ended: the lines of its connections join them.
+save_log() { cp "$tmp/db/error.log" "$out/$1.error.log"; }
 login=(-u hsp_native --password=native-secret --ssl-mode DISABLED --no-server-status --connect-timeout 2s --format jsonl)
 
 # --- snaplen-96.pcap
@@ -81,6 +90,7 @@ wait "$holder"
 while read -r c; do expect "$name" "client=$c" ok 2 0; done < "$tmp/held"
 sleep 1
 kill "$tp"; wait "$tp" 2>/dev/null || true
+save_log "$name"
 names+=("$name")
 printf '| %s.pcap | `tcpdump -s 96` (30 bytes of TCP payload per frame) against connect_timeout=2, max_connections=10: 3 probe logins, 2 probe logins 3 s late (reset at connect_timeout), a raw client that never logs in, 11 PyMySQL sessions filling every slot while 2 probe logins get ERR 1040 |\n' "$name" >> "$tmp/table.md"
 printf '%s\t%s\n' "$name" "$port" >> "$tmp/ports.tsv"
@@ -103,6 +113,7 @@ capture_after() { # NAME DESCRIPTION PYTHON-SCRIPT: the script writes its
   wait "$py"
   sleep 1
   kill "$tp"; wait "$tp" 2>/dev/null || true
+  save_log "$name"
   while read -r c; do expect "$name" "client=$c" incomplete 2 0; done < "$tmp/ready"
   names+=("$name")
   printf '| %s.pcap | %s |\n' "$name" "$desc" >> "$tmp/table.md"
@@ -151,6 +162,36 @@ for s, salt in socks:
     assert ok[0] == 0, ok
     s.sendall(b"\x01\x00\x00\x00\x01"); s.close()
 '
+
+# --- server-log.pcap: connections the error log names, whole frames.
+name=server-log
+tcpdump -i lo -U -s 0 -w "$out/$name.pcap" "tcp port $port" 2>/dev/null &
+tp=$!
+pids+=("$tp")
+sleep 1
+silent=$(python3 -c "
+import socket, time
+s = socket.create_connection(('127.0.0.1', $port)); s.recv(1024)
+print('%s:%d' % s.getsockname()); time.sleep(2.5); s.close()")
+expect "$name" "client=$silent" server_timeout 2 0
+closer=$(python3 -c "
+import socket
+s = socket.create_connection(('127.0.0.1', $port)); s.recv(1024)
+print('%s:%d' % s.getsockname()); s.close()")
+expect "$name" "client=$closer" client_abort 2 0
+"$hp" -n 2 -c 2 --login-delay 3s "${login[@]}" "127.0.0.1:$port" > "$tmp/late2.jsonl" || true
+expect_from_probe "$name" 2 0 "$tmp/late2.jsonl"
+"$hp" -n 1 -u hsp_native --password=not-the-password --ssl-mode DISABLED --no-server-status \
+  --connect-timeout 2s --format jsonl "127.0.0.1:$port" > "$tmp/denied.jsonl" || true
+expect_from_probe "$name" 2 0 "$tmp/denied.jsonl"
+"$hp" -n 1 "${login[@]}" "127.0.0.1:$port" > "$tmp/fine.jsonl" || true
+expect_from_probe "$name" 2 0 "$tmp/fine.jsonl"
+sleep 1
+kill "$tp"; wait "$tp" 2>/dev/null || true
+save_log "$name"
+names+=("$name")
+printf '| %s.pcap | connections the error log (log_warnings=4, %s.error.log) names by thread id, whole frames: a client that never logs in (connect_timeout=2), 2 probe logins 3 s late, a wrong password, a client that closes after the greeting, a normal login |\n' "$name" "$name" >> "$tmp/table.md"
+printf '%s\t%s\n' "$name" "$port" >> "$tmp/ports.tsv"
 bash scripts/private-mariadb.sh stop "$tmp/db"
 
 # --- Merge: replace the lines these captures own.

@@ -277,6 +277,46 @@ pub(crate) struct AnalysisArgs {
     /// missed.
     #[arg(long = "port", value_name = "PORT")]
     pub(crate) ports: Vec<u16>,
+    /// The server's error log (repeatable): each line with a thread id is
+    /// joined to the connection whose greeting carried it, as evidence
+    /// (MariaDB 10.x/11.x, MySQL 5.7/8.x text logs; log_warnings=4 or
+    /// log_error_verbosity=3 name every aborted connection).
+    /// `HOST:PORT=FILE` joins it to that server's connections only.
+    #[arg(long = "error-log", value_name = "[HOST:PORT=]FILE", value_parser = parse_error_log)]
+    pub(crate) error_logs: Vec<ErrorLogArg>,
+    /// The time zone of error-log times written without one (MariaDB
+    /// writes local time): UTC or ±HH:MM.
+    #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = parse_log_zone)]
+    pub(crate) log_timezone: i64,
+}
+
+/// An `--error-log` value.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorLogArg {
+    /// The server it belongs to, when named.
+    pub(crate) server: Option<std::net::SocketAddr>,
+    /// The file.
+    pub(crate) path: PathBuf,
+}
+
+fn parse_error_log(s: &str) -> Result<ErrorLogArg, String> {
+    if let Some((addr, file)) = s.split_once('=')
+        && let Ok(server) = addr.parse()
+    {
+        return Ok(ErrorLogArg {
+            server: Some(server),
+            path: file.into(),
+        });
+    }
+    Ok(ErrorLogArg {
+        server: None,
+        path: s.into(),
+    })
+}
+
+fn parse_log_zone(s: &str) -> Result<i64, String> {
+    hsp_errlog::parse::parse_zone(s)
+        .ok_or_else(|| format!("'{s}' is not a time zone here: UTC, or an offset such as +01:00"))
 }
 
 #[cfg(test)]

@@ -258,6 +258,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
         wait_timeout: args.wait_timeout,
         ..Params::default()
     };
+    let mut logs = crate::logs::ServerLogs::open(args)?;
     let mut out = output_writer(args)?;
     let mut stats = Stats::default();
     let mut patterns = Patterns::default();
@@ -280,7 +281,8 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
             && std::io::stdout().is_terminal()
             && !(args.quiet && args.format == Format::Text);
         let bar_wanted = progress && !records_on_tty;
-        let sink = |r: ConnectionRecord| {
+        let sink = |mut r: ConnectionRecord| {
+            logs.annotate(&mut r);
             stats.record(&r);
             patterns.add(&r);
             if write_error.is_none() {
@@ -376,6 +378,10 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
         }
     }
     let summary = stats.summary();
+    let log_reports = logs.reports(summary.start.zip(summary.end));
+    for w in log_reports.iter().flat_map(|r| &r.warnings) {
+        eprintln!("warning: {w}");
+    }
     match args.format {
         Format::Text => {
             let mut o = String::new();
@@ -450,6 +456,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
                     totals.left_out
                 );
             }
+            crate::logs::text(&mut o, &log_reports);
             output::sections(&mut o, &summary, true);
             let mut advice = patterns.sentences();
             advice.extend(output::advice(args.connect_timeout.as_secs_f64(), &summary));
@@ -469,6 +476,8 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
                 #[serde(flatten)]
                 totals: &'a CaptureTotals,
                 connect_timeout_s: f64,
+                #[serde(skip_serializing_if = "<[_]>::is_empty")]
+                server_logs: &'a [hsp_errlog::LogReport],
             }
             serde_json::to_writer(
                 &mut out,
@@ -476,6 +485,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
                     summary: &summary,
                     totals: &totals,
                     connect_timeout_s: args.connect_timeout.as_secs_f64(),
+                    server_logs: &log_reports,
                 },
             )?;
             out.write_all(b"\n")?;

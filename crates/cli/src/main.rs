@@ -8,6 +8,7 @@
 
 mod args;
 mod decode;
+mod logs;
 mod output;
 mod packets;
 mod probe;

@@ -352,6 +352,7 @@ impl ConnectionRecord {
             tcp,
             frames: fr,
             capture,
+            server_log,
             near_connect_timeout,
             evidence,
         } = self;
@@ -408,6 +409,25 @@ impl ConnectionRecord {
                 o.opt_uint(k!("snaplen"), *snaplen);
                 o.uint(k!("bytes_cut"), *bytes_cut);
             });
+        }
+        if !server_log.is_empty() {
+            o.key(k!("server_log"));
+            o.out.push(b'[');
+            for (i, l) in server_log.iter().enumerate() {
+                if i > 0 {
+                    o.out.push(b',');
+                }
+                let mut e = Obj::open(o.out);
+                e.key(k!("time"));
+                e.out.push(b'"');
+                l.time.write_rfc3339(e.out);
+                e.out.push(b'"');
+                e.uint(k!("thread"), l.thread);
+                e.str(k!("level"), &l.level);
+                e.str(k!("message"), &l.message);
+                e.close();
+            }
+            o.out.push(b']');
         }
         o.bool(k!("near_connect_timeout"), *near_connect_timeout);
         o.key(k!("evidence"));
@@ -503,6 +523,14 @@ mod tests {
             r.evidence = evidence;
             let (error, app, version, conn_id, auth, tls, info, tcp, frames, cut) = o;
             r.capture = cut.map(|(snaplen, bytes_cut)| CaptureCut { snaplen, bytes_cut });
+            if let Some(t) = r.time {
+                r.server_log = vec![crate::server_log::ServerLogLine {
+                    time: t,
+                    thread: r.id,
+                    level: "Warning".into(),
+                    message: r.evidence.first().cloned().unwrap_or_default(),
+                }];
+            }
             r.error =
                 error.map(
                     |(code, named, sql_state, message, replaced_greeting)| ServerError {

@@ -23,6 +23,7 @@ mod json;
 pub mod network;
 pub mod phase;
 pub mod record;
+pub mod server_log;
 pub mod stats;
 pub mod tls;
 pub mod verdict;

@@ -191,6 +191,9 @@ pub struct ConnectionRecord {
     /// What a snaplen cut, for captures that cut this connection's bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureCut>,
+    /// The server's error-log lines for this connection (`--error-log`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub server_log: Vec<crate::server_log::ServerLogLine>,
     /// A phase took more than half of `connect_timeout`.
     pub near_connect_timeout: bool,
     /// The facts behind the verdict.
@@ -223,6 +226,7 @@ impl ConnectionRecord {
             tcp: None,
             frames: None,
             capture: None,
+            server_log: Vec::new(),
             near_connect_timeout: c.near_connect_timeout,
             evidence: c.evidence,
         }
