@@ -32,8 +32,12 @@ pub enum Said {
     /// A read failed: the peer reset ("Got an error reading communication
     /// packets", errno 104).
     ReadError,
-    /// The client closed before authenticating.
-    ClosedUnauthenticated,
+    /// The server's read found the connection closed (MariaDB's "Could
+    /// not read packet ... length: 0").
+    PeerClosed,
+    /// The connection ended before authenticating (MariaDB writes this for
+    /// every aborted handshake, whoever ended it).
+    Unauthenticated,
     /// Access denied.
     AccessDenied,
     /// Too many connections.
@@ -52,16 +56,18 @@ impl Said {
     /// What `message` says.
     pub fn of(message: &str) -> Self {
         let has = |s: &str| message.contains(s);
-        if has("Got timeout reading communication packets")
-            || (has("Could not read packet") && has("errno: 110 "))
+        let read = has("Could not read packet");
+        if read && message.trim_end().ends_with("length: 0") {
+            Self::PeerClosed
+        } else if has("Got timeout reading communication packets")
+            || (read && (has("vio_errno: 1159") || has("errno: 110 ")))
         {
             Self::Timeout
-        } else if has("Got an error reading communication packets")
-            || (has("Could not read packet") && has("errno: 104 "))
+        } else if has("Got an error reading communication packets") || (read && has("errno: 104 "))
         {
             Self::ReadError
         } else if has("closed normally without authentication") {
-            Self::ClosedUnauthenticated
+            Self::Unauthenticated
         } else if has("Access denied for user") {
             Self::AccessDenied
         } else if has("Too many connections") {
@@ -82,7 +88,8 @@ impl Said {
         match self {
             Self::Timeout => "timeout",
             Self::ReadError => "read_error",
-            Self::ClosedUnauthenticated => "closed_unauthenticated",
+            Self::PeerClosed => "peer_closed",
+            Self::Unauthenticated => "unauthenticated",
             Self::AccessDenied => "access_denied",
             Self::TooMany => "too_many_connections",
             Self::HostBlocked => "host_blocked",
@@ -120,9 +127,14 @@ impl Said {
                 v,
                 Verdict::ClientAbort | Verdict::NetworkStall | Verdict::MiddleboxReset
             ),
-            Self::ClosedUnauthenticated => {
-                matches!(v, Verdict::ClientAbort | Verdict::ClientSlow | Verdict::Ok)
-            }
+            Self::PeerClosed => matches!(
+                v,
+                Verdict::ClientAbort
+                    | Verdict::ClientSlow
+                    | Verdict::NetworkStall
+                    | Verdict::MiddleboxReset
+            ),
+            Self::Unauthenticated => v != Verdict::Ok,
             Self::AccessDenied => v == Verdict::AuthFailed,
             Self::TooMany | Self::HostBlocked => v == Verdict::Refused,
             Self::PacketTooBig => v == Verdict::PacketTooLarge,
@@ -139,8 +151,11 @@ impl Said {
             Self::ReadError => {
                 "the server's log says its read failed (the connection was reset under it)"
             }
-            Self::ClosedUnauthenticated => {
-                "the server's log says the client closed before authenticating"
+            Self::PeerClosed => {
+                "the server's log says its read found the connection closed by the other end"
+            }
+            Self::Unauthenticated => {
+                "the server's log counts it as a connection that ended before authenticating"
             }
             Self::AccessDenied => "the server's log says access was denied",
             Self::TooMany => "the server's log says there were too many connections",
@@ -191,6 +206,62 @@ pub fn apply(r: &mut ConnectionRecord, lines: Vec<ServerLogLine>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::{End, Facts, Params, classify};
+    use crate::phase::Phase;
+
+    fn record(end: End) -> ConnectionRecord {
+        let facts = Facts::new(end, Phase::ClientReply, "10.0.0.2:3306");
+        ConnectionRecord::new(0, 0, &facts, classify(&facts, &Params::default()))
+    }
+
+    fn line(message: &str) -> ServerLogLine {
+        ServerLogLine {
+            time: WallTime(std::time::Duration::from_secs(1)),
+            thread: 7,
+            level: "Warning".into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn the_log_decides_where_the_capture_could_not() {
+        let mut r = record(End::CaptureEnded);
+        assert_eq!(r.verdict, Verdict::Incomplete);
+        apply(
+            &mut r,
+            vec![line(
+                "Aborted connection 7 to db: 'unconnected' user: 'unauthenticated' host: '10.0.0.1' (Got timeout reading communication packets)",
+            )],
+        );
+        assert_eq!(
+            (r.verdict, r.party),
+            (Verdict::ServerTimeout, Party::Server)
+        );
+        assert!(
+            r.evidence
+                .iter()
+                .any(|e| e.starts_with("decided by the server's log (timeout)"))
+        );
+        assert_eq!(r.server_log.len(), 1);
+    }
+
+    #[test]
+    fn a_disagreement_is_a_finding_and_changes_nothing() {
+        let mut r = record(End::Completed);
+        assert_eq!(r.verdict, Verdict::Ok);
+        apply(
+            &mut r,
+            vec![line("Access denied for user 'a'@'h' (using password: YES)")],
+        );
+        assert_eq!(r.verdict, Verdict::Ok);
+        assert!(
+            r.evidence
+                .iter()
+                .any(|e| e.contains("disagree") && e.contains("access_denied")),
+            "{:?}",
+            r.evidence
+        );
+    }
 
     #[test]
     fn what_lines_say() {
@@ -210,7 +281,14 @@ mod tests {
             Said::of(
                 "Aborted connection 5 to db: 'unconnected' user: 'unauthenticated' host: '127.0.0.1' (This connection closed normally without authentication)"
             ),
-            Said::ClosedUnauthenticated
+            Said::Unauthenticated
+        );
+        // MariaDB 10.11, a client that closed after the greeting.
+        assert_eq!(
+            Said::of(
+                "Could not read packet: fd: 43  state: 1  read_length: 4  errno: 11  vio_errno: 1158  length: 0"
+            ),
+            Said::PeerClosed
         );
         assert_eq!(
             Said::of("Access denied for user 'a'@'h' (using password: YES)"),
