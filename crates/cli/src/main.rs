@@ -12,6 +12,7 @@ mod logs;
 mod output;
 mod packets;
 mod probe;
+mod status;
 
 use std::process::ExitCode;
 

@@ -1,13 +1,11 @@
 //! How a probe run is shown: the text summary (hyperfine/oha style), the
 //! ping-style line per connection (`-v`), and the JSON summary record.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use hsp_core::record::ConnectionRecord;
 use hsp_core::stats::Summary;
 use hsp_core::{Phase, Verdict};
-use hsp_probe::session::ServerSnapshot;
 use serde::Serialize;
 
 /// What the run was, beside its figures.
@@ -32,35 +30,6 @@ pub(crate) struct RunMeta {
     pub(crate) dns_us: Option<u64>,
 }
 
-/// The server's own counters around the run.
-#[derive(Debug, Serialize)]
-pub(crate) struct StatusReport {
-    pub(crate) variables: BTreeMap<String, String>,
-    pub(crate) before: BTreeMap<String, i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) after: Option<BTreeMap<String, i64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) delta: Option<BTreeMap<String, i64>>,
-}
-
-impl StatusReport {
-    pub(crate) fn new(
-        before: Option<ServerSnapshot>,
-        after: Option<ServerSnapshot>,
-    ) -> Option<Self> {
-        let before = before?;
-        let delta = after
-            .as_ref()
-            .map(|a| crate::probe::status_delta(&before, a));
-        Some(Self {
-            variables: before.variables.clone(),
-            before: before.status,
-            after: after.map(|a| a.status),
-            delta,
-        })
-    }
-}
-
 /// `{"type":"summary", ...}`.
 #[derive(Serialize)]
 pub(crate) struct JsonSummary<'a> {
@@ -69,7 +38,7 @@ pub(crate) struct JsonSummary<'a> {
     #[serde(flatten)]
     pub(crate) meta: &'a RunMeta,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) server_status: Option<&'a StatusReport>,
+    pub(crate) server_status: Option<&'a crate::status::StatusReport>,
 }
 
 /// A duration in µs, in the unit that reads best.
@@ -113,7 +82,11 @@ pub(crate) fn ping_line(r: &ConnectionRecord) -> String {
 }
 
 /// The text summary.
-pub(crate) fn text(meta: &RunMeta, s: &Summary, status: Option<&StatusReport>) -> String {
+pub(crate) fn text(
+    meta: &RunMeta,
+    s: &Summary,
+    status: Option<&crate::status::StatusReport>,
+) -> String {
     let mut o = String::new();
     let version = meta
         .server_version
@@ -153,27 +126,7 @@ pub(crate) fn text(meta: &RunMeta, s: &Summary, status: Option<&StatusReport>) -
     sections(&mut o, s, meta.credentials);
 
     if let Some(st) = status {
-        let _ = writeln!(
-            o,
-            "\nServer's view (SHOW GLOBAL STATUS, after - before; Connections includes the probe's status connection)"
-        );
-        if let Some(delta) = &st.delta {
-            for (k, d) in delta {
-                let interesting = *d != 0 || k.starts_with("Aborted") || k == "Connections";
-                if interesting {
-                    let _ = writeln!(o, "  {k:<38} {d:>+8}");
-                }
-            }
-        } else {
-            let _ = writeln!(o, "  (not read after the run)");
-        }
-        let vars = st
-            .variables
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let _ = writeln!(o, "  {vars}");
+        st.text(&mut o);
     }
 
     let advice = advice(meta.connect_timeout_s, s);

@@ -2,7 +2,6 @@
 //! tokio runtime, records streamed to the chosen output as connections
 //! end, then the summary (see `output`).
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
@@ -23,7 +22,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{ProbeArgs, ProbeFormat, SslModeArg};
-use crate::output::{self, RunMeta, StatusReport};
+use crate::output::{self, RunMeta};
+use crate::status::StatusReport;
 
 /// Where connect_timeout came from, for the report.
 #[derive(Debug, Clone, Copy)]
@@ -260,8 +260,14 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
         let mut server_version = None;
         let mut write_error = None;
         let mut line = Vec::new();
+        // Handshakes the server would count in Aborted_connects: every one
+        // that did not log in (an expected 1045 included).
+        let mut abnormal = 0u64;
         while let Some(rec) = rx.recv().await {
             bar.inc(1);
+            if rec.verdict != Verdict::Ok || rec.error.is_some() {
+                abnormal += 1;
+            }
             if server_version.is_none() {
                 server_version.clone_from(&rec.server_version);
             }
@@ -317,7 +323,7 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
         } else {
             None
         };
-        let status = StatusReport::new(before, after);
+        let status = StatusReport::new(before, after, abnormal);
         let summary = report.stats.summary();
         let meta = RunMeta {
             target: cfg.target(),
@@ -387,18 +393,6 @@ fn progress_bar(cfg: &ProbeConfig, quiet: bool) -> ProgressBar {
     };
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
-}
-
-/// Server counters before and after, for the report.
-pub(crate) fn status_delta(
-    before: &ServerSnapshot,
-    after: &ServerSnapshot,
-) -> BTreeMap<String, i64> {
-    after
-        .status
-        .iter()
-        .map(|(k, v)| (k.clone(), v - before.status.get(k).copied().unwrap_or(0)))
-        .collect()
 }
 
 #[cfg(test)]

@@ -58,7 +58,50 @@ pub struct ServerSnapshot {
     pub status: BTreeMap<String, i64>,
     /// Connection-related variables.
     pub variables: BTreeMap<String, String>,
+    /// The server's host cache entry for the probing host.
+    pub host_cache: HostCache,
 }
+
+/// What `performance_schema.host_cache` holds for the probing host (its
+/// address as this session's own, the one the server sees).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum HostCache {
+    /// Not read.
+    #[default]
+    Unread,
+    /// performance_schema is off: the host cache cannot be read (it still
+    /// counts connect errors toward max_connect_errors).
+    PerformanceSchemaOff,
+    /// The host cache could not be read (the reason).
+    Unreadable(String),
+    /// No entry for the host: no error counted (or, with
+    /// skip_name_resolve, no host cache at all).
+    NoEntry {
+        /// The address looked up.
+        ip: String,
+    },
+    /// The host's counters.
+    Entry {
+        /// The address looked up.
+        ip: String,
+        /// Column to value.
+        counters: BTreeMap<String, i64>,
+    },
+}
+
+/// The host cache's counters read (present in MySQL 5.6+ and MariaDB 10.x).
+const HOST_CACHE_COLUMNS: [&str; 10] = [
+    "SUM_CONNECT_ERRORS",
+    "COUNT_HOST_BLOCKED_ERRORS",
+    "COUNT_HANDSHAKE_ERRORS",
+    "COUNT_AUTHENTICATION_ERRORS",
+    "COUNT_SSL_ERRORS",
+    "COUNT_MAX_USER_CONNECTIONS_ERRORS",
+    "COUNT_DEFAULT_DATABASE_ERRORS",
+    "COUNT_INIT_CONNECT_ERRORS",
+    "COUNT_LOCAL_ERRORS",
+    "COUNT_UNKNOWN_ERRORS",
+];
 
 /// Status counters read before and after a run.
 pub const STATUS_QUERY: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN \
@@ -195,7 +238,45 @@ impl Session {
                     .insert((*name).to_string(), v.unwrap_or_else(|| "NULL".into()));
             }
         }
+        s.host_cache = self.host_cache().await;
         Ok(s)
+    }
+
+    /// The host cache's entry for this session's own address.
+    async fn host_cache(&mut self) -> HostCache {
+        let on = match self.query("SELECT @@performance_schema").await {
+            Ok(rows) => rows
+                .first()
+                .and_then(|r| r.first().cloned().flatten())
+                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("ON")),
+            Err(e) => return HostCache::Unreadable(e.to_string()),
+        };
+        if !on {
+            return HostCache::PerformanceSchemaOff;
+        }
+        let Ok(local) = self.stream.tcp().local_addr() else {
+            return HostCache::Unreadable("the session's own address is unknown".into());
+        };
+        // An address formatted here: nothing to escape.
+        let ip = local.ip().to_canonical().to_string();
+        let sql = format!(
+            "SELECT {} FROM performance_schema.host_cache WHERE IP = '{ip}'",
+            HOST_CACHE_COLUMNS.join(", ")
+        );
+        match self.query(&sql).await {
+            Ok(rows) => match rows.into_iter().next() {
+                None => HostCache::NoEntry { ip },
+                Some(row) => HostCache::Entry {
+                    ip,
+                    counters: HOST_CACHE_COLUMNS
+                        .iter()
+                        .zip(row)
+                        .filter_map(|(c, v)| Some(((*c).to_owned(), v?.parse().ok()?)))
+                        .collect(),
+                },
+            },
+            Err(e) => HostCache::Unreadable(e.to_string()),
+        }
     }
 
     /// Sends COM_QUIT and closes.
