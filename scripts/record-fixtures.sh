@@ -27,7 +27,8 @@ echo "subjectAltName=IP:127.0.0.1" > "$tmp/san.ext"
 openssl x509 -req -days 2 -CAcreateserial -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca-key.pem" -extfile "$tmp/san.ext" -out "$tmp/server.pem" 2>/dev/null
 /usr/sbin/mariadbd --no-defaults --datadir="$tmp/data" --socket="$sock" --port="$port" --bind-address=127.0.0.1 \
   --user=root --skip-name-resolve --skip-log-bin --max-connections=10 --plugin-load-add=auth_ed25519 \
-  --ssl-ca="$tmp/ca.pem" --ssl-cert="$tmp/server.pem" --ssl-key="$tmp/server-key.pem" --log-error="$tmp/error.log" &
+  --ssl-ca="$tmp/ca.pem" --ssl-cert="$tmp/server.pem" --ssl-key="$tmp/server-key.pem" --log-error="$tmp/error.log" \
+  --log-warnings=4 &
 pids+=($!)
 for _ in $(seq 100); do mariadb --no-defaults --socket="$sock" -uroot -e 'select 1' >/dev/null 2>&1 && break; sleep 0.2; done
 root() { mariadb --no-defaults --socket="$sock" -uroot "$@"; }
@@ -37,6 +38,9 @@ root -e "CREATE USER fx_native@'%' IDENTIFIED VIA mysql_native_password USING PA
 version=$(root -N -e 'select version()')
 
 cli() { mariadb --no-defaults -h127.0.0.1 -P"$port" --protocol=tcp "$@"; }
+# The error log of the server being recorded (log_warnings=4): each capture
+# gets it beside it as NAME.error.log, as it stood when the capture ended.
+errlog=$tmp/error.log
 record() { # NAME DESCRIPTION COMMAND...
   local name=$1 desc=$2; shift 2
   tcpdump -i lo -U -s 0 -w "$out/$name.pcap" "tcp port $port" 2>/dev/null &
@@ -45,6 +49,7 @@ record() { # NAME DESCRIPTION COMMAND...
   "$@" >/dev/null 2>&1 || true
   sleep 1
   kill "$tp"; wait "$tp" 2>/dev/null || true
+  cp "$errlog" "$out/$name.error.log"
   printf '| %s.pcap | %s |\n' "$name" "$desc" >> "$tmp/table.md"
   printf '%s\t%s\n' "$name" "$port" >> "$tmp/ports.tsv"
 }
@@ -94,8 +99,9 @@ kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 # --- A second server for the faults: connect_timeout=2, wait_timeout=2,
 # max_allowed_packet=16K (the values MariaDB 10.11 clamps to, or near).
 bash scripts/private-mariadb.sh start "$tmp/faults" --connect-timeout=2 --wait-timeout=2 \
-  --max-allowed-packet=16384 >/dev/null
+  --max-allowed-packet=16384 --log-warnings=4 >/dev/null
 port=$(cat "$tmp/faults/port")
+errlog=$tmp/faults/error.log
 record late-login "handshake-probe --login-delay 3s against connect_timeout=2: MariaDB resets each connection 2 s after its greeting, before the login (MySQL bug #28359)" \
   sh -c "$hp -n 3 -c 3 --login-delay 3s -u hsp_native --password=native-secret --ssl-mode DISABLED --no-server-status --connect-timeout 2s --format jsonl 127.0.0.1:$port > $tmp/late-login.jsonl"
 expect_from_probe late-login 2 0 "$tmp/late-login.jsonl"
@@ -139,13 +145,14 @@ printf '127.0.0.1 localhost\n127.0.0.2 hsp-client-two\n' > "$tmp/blocked/hosts"
 : > "$tmp/blocked/resolv.conf"
 mariadb-install-db --no-defaults --datadir="$tmp/blocked/data" --auth-root-authentication-method=normal --skip-test-db --user=root >/dev/null
 bport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-unshare -m sh -c "mount --bind '$tmp/blocked/hosts' /etc/hosts && mount --bind '$tmp/blocked/resolv.conf' /etc/resolv.conf && exec /usr/sbin/mariadbd --no-defaults --datadir='$tmp/blocked/data' --socket='$tmp/blocked/sock' --port=$bport --bind-address=127.0.0.1 --user=root --skip-log-bin --max-connect-errors=2 --log-error='$tmp/blocked/error.log'" &
+unshare -m sh -c "mount --bind '$tmp/blocked/hosts' /etc/hosts && mount --bind '$tmp/blocked/resolv.conf' /etc/resolv.conf && exec /usr/sbin/mariadbd --no-defaults --datadir='$tmp/blocked/data' --socket='$tmp/blocked/sock' --port=$bport --bind-address=127.0.0.1 --user=root --skip-log-bin --max-connect-errors=2 --log-error='$tmp/blocked/error.log' --log-warnings=4" &
 pids+=($!)
 for _ in $(seq 100); do mariadb --no-defaults --socket="$tmp/blocked/sock" -uroot -e 'select 1' >/dev/null 2>&1 && break; sleep 0.2; done
 # Without an account for other hosts, 127.0.0.2 would get ERR 1130 instead
 # of a greeting, and nothing would count toward max_connect_errors.
 mariadb --no-defaults --socket="$tmp/blocked/sock" -uroot -e "CREATE USER hsp_native@'%' IDENTIFIED BY 'native-secret'"
 port=$bport
+errlog=$tmp/blocked/error.log
 record blocked-host "from 127.0.0.2 (name resolution on, max_connect_errors=2): two handshakes abandoned after the greeting reach the limit (MariaDB 10.11 blocks at max_connect_errors, not above it), then ERR 1129 in place of the greeting" \
   sh -c "python3 -c \"
 import socket, time

@@ -25,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 netns_up hsp 10.77
-netns_mariadbd "$tmp" --connect-timeout=2
+netns_mariadbd "$tmp" --connect-timeout=2 --log-warnings=4
 mariadb --no-defaults --socket="$tmp/sock" -uroot -e \
   "CREATE USER hsp_native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-secret'); GRANT ALL ON *.* TO hsp_native@'%';"
 ip netns exec hsp-cl python3 -c "import socket; socket.create_connection(('10.77.2.2', 3306), 3).close()"
@@ -58,6 +58,8 @@ netrun() {
   sleep 1
   kill "$t1" "$t2"; wait "$t1" "$t2" 2>/dev/null || true
   for side in client server; do
+    # The server's error log (log_warnings=4) as it stood at the end.
+    cp "$tmp/error.log" "$out/$name-$side.error.log"
     printf '| %s-%s.pcap | %s; captured at the %s |\n' "$name" "$side" "$desc" "$side" >> "$table"
     printf '%s-%s\t3306\n' "$name" "$side" >> "$ports"
   done
