@@ -2,7 +2,8 @@
 //! (`NAME.error.log`, log_warnings=4) joins each line whose thread id is
 //! the connection id of a captured greeting (as tshark reads it,
 //! `mysql.thread_id`) to that connection's record, and no line to any
-//! other. The same log rewritten into MySQL 8's format joins the same way;
+//! other. The same log rewritten into MySQL 8's formats (text and JSON)
+//! joins the same way;
 //! damaged, binary, foreign and unknown logs join nothing and say so.
 
 mod common;
@@ -147,7 +148,24 @@ fn the_same_log_in_mysql_8_format_joins_the_same_way() {
             })
             .collect();
         let path = dir.path().join(format!("{name}.mysql8.log"));
-        std::fs::write(&path, rewritten).unwrap();
+        std::fs::write(&path, &rewritten).unwrap();
+        check(&name, &path, &log);
+        // And MySQL 8's JSON sink, one object per entry.
+        let json: String = rewritten
+            .lines()
+            .filter_map(|l| {
+                let (time, rest) = l.split_once(' ')?;
+                let (thread, rest) = rest.split_once(' ')?;
+                let (level, rest) = rest.strip_prefix('[')?.split_once("] ")?;
+                let msg = rest.split_once("[Server] ").map_or(rest, |(_, m)| m);
+                Some(format!(
+                    "{}\n",
+                    serde_json::json!({"time": time, "thread": thread.parse::<u64>().ok()?, "label": level, "err_code": 10914, "msg": msg})
+                ))
+            })
+            .collect();
+        let path = dir.path().join(format!("{name}.json.log"));
+        std::fs::write(&path, json).unwrap();
         check(&name, &path, &log);
     }
 }

@@ -7,6 +7,9 @@
 //! MySQL 8.x           2026-11-22T13:58:25.123456Z 10 [Note] [MY-010914] [Server] Aborted connection ...
 //! ```
 //!
+//! MySQL 8's JSON sink (`log_sink_json`) writes one object per line
+//! (`time`, `thread`, `label`, `err_code`, `msg`), read the same way.
+//!
 //! MariaDB writes local time without a zone (`--log-timezone` says which);
 //! MySQL writes UTC with `Z`, or an offset (`log_timestamps=SYSTEM`).
 //! Lines that start otherwise (a `Version: ...` line after "ready for
@@ -44,6 +47,9 @@ pub enum NotEntry {
 /// Parses one line (without its newline); `zone` is the offset in seconds
 /// applied to times written without one.
 pub fn parse_line(line: &str, zone: i64) -> Result<Entry, NotEntry> {
+    if line.starts_with('{') {
+        return json_line(line, zone);
+    }
     let b = line.as_bytes();
     if b.len() < 10 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
         return Err(NotEntry::Continuation);
@@ -76,6 +82,33 @@ pub fn parse_line(line: &str, zone: i64) -> Result<Entry, NotEntry> {
         level: level.to_owned(),
         code,
         message: message.to_owned(),
+    })
+}
+
+/// A line of MySQL 8's JSON error log.
+#[derive(serde::Deserialize)]
+struct JsonLine {
+    time: String,
+    #[serde(default)]
+    thread: u64,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    err_code: Option<u64>,
+    #[serde(default)]
+    msg: String,
+}
+
+fn json_line(line: &str, zone: i64) -> Result<Entry, NotEntry> {
+    let j: JsonLine = serde_json::from_str(line).map_err(|_| NotEntry::Damaged)?;
+    let (time, zoned, _) = timestamp(&j.time, zone).ok_or(NotEntry::Damaged)?;
+    Ok(Entry {
+        time,
+        zoned,
+        thread: j.thread,
+        level: j.label,
+        code: j.err_code.map(|c| format!("MY-{c:06}")),
+        message: j.msg,
     })
 }
 
@@ -223,6 +256,21 @@ mod tests {
             at("2026-11-22T14:58:25.000001+01:00 12 [Note] x"),
             "2026-11-22T13:58:25.000001Z"
         );
+    }
+
+    /// The MySQL manual's JSON example (log_sink_json), shortened.
+    #[test]
+    fn mysql_8_json_lines() {
+        let e = parse_line(
+            r#"{ "prio" : 2, "err_code" : 10914, "subsystem" : "Server", "SQL_state" : "HY000", "source_file" : "sql_connect.cc", "function" : "end_connection", "msg" : "Aborted connection 10 to db: 'unconnected' user: 'unauthenticated' host: '127.0.0.1' (Got timeout reading communication packets).", "time" : "2026-11-22T13:58:25.123456Z", "ts" : 1795355905123, "thread" : 10, "err_symbol" : "ER_ABORTING_USER_CONNECTION", "label" : "Note" }"#,
+            0,
+        )
+        .unwrap();
+        assert_eq!(e.time.to_string(), "2026-11-22T13:58:25.123456Z");
+        assert_eq!((e.thread, e.level.as_str()), (10, "Note"));
+        assert_eq!(e.code.as_deref(), Some("MY-010914"));
+        assert!(e.message.starts_with("Aborted connection 10"));
+        assert_eq!(parse_line("{ \"time\": 5", 0), Err(NotEntry::Damaged));
     }
 
     #[test]
