@@ -214,12 +214,16 @@ impl ErrorLog {
             .server
             .rsplit_once(':')
             .and_then(|(_, p)| p.parse::<u16>().ok());
-        // The run whose start is the latest before the connection's.
+        // The run whose start is the latest before the connection's; if
+        // none started before it, the first (its lines then fall outside
+        // the window, and are counted: a clock or time zone off).
+        let started = |run: &&Run| run.start.is_some();
         let Some(run) = self
             .runs
             .iter()
             .filter(|run| run.start.is_some_and(|s| s <= WallTime(start.0 + BEFORE)))
             .max_by_key(|run| run.start)
+            .or_else(|| self.runs.iter().filter(started).min_by_key(|run| run.start))
         else {
             return;
         };
@@ -325,6 +329,32 @@ mod tests {
         assert_eq!(rep.connection_lines, 2);
         assert_eq!(rep.unjoined.get("timeout from 10.0.0.7"), Some(&1));
         assert_eq!(rep.unjoined.get("access_denied from 10.0.0.8"), Some(&1));
+    }
+
+    #[test]
+    fn a_time_zone_set_wrong_joins_nothing_and_says_how_far() {
+        use hsp_core::classify::{End, Facts, Params, classify};
+        let text = b"2026-11-22 14:00:00 0 [Note] Starting MariaDB 10.11.19 as process 1\n\
+              2026-11-22 14:00:09 5 [Warning] Access denied for user 'app'@'10.0.0.8' (using password: YES)\n";
+        // Written in UTC+1 but read as UTC: an hour late.
+        let mut log = ErrorLog::from_bytes("tz", text, 0);
+        let facts = Facts::new(End::Completed, hsp_core::Phase::Login, "10.0.0.2:3306");
+        let mut r = ConnectionRecord::new(0, 0, &facts, classify(&facts, &Params::default()));
+        r.connection_id = Some(5);
+        r.time = WallTime::from_civil(2026, 11, 22, 13, 0, 8, 0);
+        log.annotate(&mut r);
+        assert!(r.server_log.is_empty());
+        let rep = log.report(None);
+        assert_eq!(rep.too_far, 1);
+        assert!(
+            rep.warnings.iter().any(|w| w.contains("3601 s away")),
+            "{:?}",
+            rep.warnings
+        );
+        // Read in its own zone, it joins.
+        let mut log = ErrorLog::from_bytes("tz", text, 3600);
+        log.annotate(&mut r);
+        assert_eq!(r.server_log.len(), 1);
     }
 
     #[test]
