@@ -161,3 +161,29 @@ fn connections_of_another_protocol_are_forgotten_when_they_close() {
     // The 2,000 exchanges and the last SYN: none showed MySQL.
     assert_eq!(left, 2_001);
 }
+
+/// A late FIN of a connection forgotten after its tombstone's time is not a
+/// stream of its own: tshark never forgets the connection, so numbering
+/// one would shift every later stream number away from tshark's.
+#[test]
+fn a_late_close_of_a_forgotten_connection_takes_no_stream_number() {
+    let server = addr("10.0.0.2:3306");
+    let (greeting, login) = common::greeting_and_login();
+    let mut r = Run::new();
+    let first = addr("10.0.0.1:40001");
+    r.exchange(first, server, &greeting, &login);
+    // 30 s later (past the tombstone's 10 s), another connection.
+    r.t += 30_000_000;
+    r.exchange(addr("10.0.0.1:40002"), server, &greeting, &login);
+    r.t += 30_000_000;
+    r.send(&seg(addr("10.0.0.1:40003"), server, 1, 0, SYN, &[]));
+    // The first connection's FIN, retransmitted late, then a new one.
+    r.send(&seg(first, server, 102, 502, FIN_ACK, &[]));
+    r.send(&seg(addr("10.0.0.1:40004"), server, 1, 0, SYN, &[]));
+    let (done, _) = r.end();
+    let ids: Vec<(u16, u32)> = done
+        .iter()
+        .map(|f| (f.endpoints.client.port(), f.conn))
+        .collect();
+    assert!(ids.contains(&(40004, 3)), "{ids:?}");
+}

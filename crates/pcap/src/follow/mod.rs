@@ -40,6 +40,8 @@ const HELD_MAX_SEGMENTS: usize = 64;
 const BURST: Duration = Duration::from_secs(1);
 /// SYN times kept per server (a flood must not grow the list without bound).
 const BURST_MAX: usize = 65_536;
+/// Forgotten flows remembered, so that their late closes are known as such.
+const FORGOTTEN_MAX: usize = 65_536;
 /// How often (in segments) idle connections are swept.
 const SWEEP_EVERY: u64 = 65_536;
 
@@ -285,6 +287,10 @@ pub struct Follower {
     evicted: u64,
     /// The captured length of frames a snaplen cut, once one was seen.
     snaplen: Option<u32>,
+    /// Flows forgotten after their tombstone's time, the last
+    /// [`FORGOTTEN_MAX`] (a late FIN or RST of one is not a new stream).
+    forgotten: std::collections::HashSet<FlowKey, FlowHash>,
+    forgotten_order: std::collections::VecDeque<FlowKey>,
 }
 
 impl std::fmt::Debug for Follower {
@@ -343,6 +349,8 @@ impl Follower {
             segments: 0,
             evicted: 0,
             snaplen: None,
+            forgotten: std::collections::HashSet::with_hasher(FlowHash::new()),
+            forgotten_order: std::collections::VecDeque::new(),
         }
     }
 
@@ -449,8 +457,22 @@ impl Follower {
             }
             if now.saturating_sub(conn.last_seen) >= TOMBSTONE_TTL {
                 self.conns.remove(&k);
+                self.forget(k);
             } else {
                 self.tombstones.push_back((conn.last_seen, k));
+            }
+        }
+    }
+
+    /// `k` leaves the table: remembered for its late packets.
+    #[cold]
+    fn forget(&mut self, k: FlowKey) {
+        if self.forgotten.insert(k) {
+            self.forgotten_order.push_back(k);
+            if self.forgotten_order.len() > FORGOTTEN_MAX
+                && let Some(old) = self.forgotten_order.pop_front()
+            {
+                self.forgotten.remove(&old);
             }
         }
     }
@@ -508,17 +530,33 @@ impl Follower {
     /// the old one is reported as it stands.
     fn lookup<'c>(
         conns: &'c mut HashMap<FlowKey, Conn, FlowHash>,
+        forgotten: &std::collections::HashSet<FlowKey, FlowHash>,
         next_id: &mut ConnId,
         finished: &mut Vec<Finished>,
         k: FlowKey,
         seg: &Segment<'_>,
         at: Duration,
-    ) -> &'c mut Conn {
-        let conn = conns.entry(k).or_insert_with(|| {
-            let id = *next_id;
-            *next_id += 1;
-            Conn::new(id, at)
-        });
+    ) -> Option<&'c mut Conn> {
+        let conn = match conns.entry(k) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            // A FIN or RST with nothing else, of a flow not in the table: the
+            // close of a connection forgotten after its tombstone's time.
+            // tshark never forgets it, so giving it a stream number of its
+            // own would shift every later one.
+            std::collections::hash_map::Entry::Vacant(_)
+                if !seg.flags.syn
+                    && seg.len == 0
+                    && (seg.flags.fin || seg.flags.rst)
+                    && forgotten.contains(&k) =>
+            {
+                return None;
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let id = *next_id;
+                *next_id += 1;
+                v.insert(Conn::new(id, at))
+            }
+        };
         if seg.flags.syn && !seg.flags.ack {
             let reused = conn.reported
                 || conn.closed_at.is_some()
@@ -532,7 +570,7 @@ impl Follower {
             }
             conn.isn.get_or_insert(seg.seq);
         }
-        conn
+        Some(conn)
     }
 
     /// `server` was just shown to speak MySQL (by connection `by`): the
@@ -604,14 +642,17 @@ impl Follower {
         }
         self.report_closed(at);
         let k = key(seg.src, seg.dst);
-        let mut conn = Self::lookup(
+        let Some(mut conn) = Self::lookup(
             &mut self.conns,
+            &self.forgotten,
             &mut self.next_id,
             &mut self.finished,
             k,
             seg,
             at,
-        );
+        ) else {
+            return;
+        };
         conn.last_seen = at;
         if let Some(server) = conn.identify(seg, k, &mut self.servers, self.cfg) {
             // Rare: the connection is looked up again after.
