@@ -73,25 +73,28 @@ impl WallTime {
     pub fn write_rfc3339(self, out: &mut Vec<u8>) {
         let secs = self.0.as_secs();
         let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
-        let s = secs % 86_400;
-        let digits = |out: &mut Vec<u8>, v: u64, n: u32| {
-            for i in (0..n).rev() {
-                out.push(b'0' + (v / 10u64.pow(i) % 10) as u8);
-            }
+        let s = (secs % 86_400) as u32;
+        let two = |out: &mut Vec<u8>, v: u32| {
+            out.extend_from_slice(&[b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8])
         };
-        digits(out, y.clamp(0, 9999) as u64, 4);
+        let y = y.clamp(0, 9999) as u32;
+        two(out, y / 100);
+        two(out, y % 100);
         out.push(b'-');
-        digits(out, u64::from(mo), 2);
+        two(out, mo);
         out.push(b'-');
-        digits(out, u64::from(d), 2);
+        two(out, d);
         out.push(b'T');
-        digits(out, s / 3600, 2);
+        two(out, s / 3600);
         out.push(b':');
-        digits(out, s / 60 % 60, 2);
+        two(out, s / 60 % 60);
         out.push(b':');
-        digits(out, s % 60, 2);
+        two(out, s % 60);
         out.push(b'.');
-        digits(out, u64::from(self.0.subsec_micros()), 6);
+        let us = self.0.subsec_micros();
+        two(out, us / 10_000);
+        two(out, us / 100 % 100);
+        two(out, us % 100);
         out.push(b'Z');
     }
 }

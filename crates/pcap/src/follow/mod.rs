@@ -40,7 +40,8 @@ const HELD_MAX_SEGMENTS: usize = 64;
 const BURST: Duration = Duration::from_secs(1);
 /// SYN times kept per server (a flood must not grow the list without bound).
 const BURST_MAX: usize = 65_536;
-/// Forgotten flows remembered, so that their late closes are known as such.
+/// Slots for forgotten flows, so that their late closes are known as such
+/// (a power of two).
 const FORGOTTEN_MAX: usize = 65_536;
 /// How often (in segments) idle connections are swept.
 const SWEEP_EVERY: u64 = 65_536;
@@ -287,10 +288,43 @@ pub struct Follower {
     evicted: u64,
     /// The captured length of frames a snaplen cut, once one was seen.
     snaplen: Option<u32>,
-    /// Flows forgotten after their tombstone's time, the last
-    /// [`FORGOTTEN_MAX`] (a late FIN or RST of one is not a new stream).
-    forgotten: std::collections::HashSet<FlowKey, FlowHash>,
-    forgotten_order: std::collections::VecDeque<FlowKey>,
+    /// Flows forgotten after their tombstone's time (a late FIN or RST of
+    /// one is not a new stream).
+    forgotten: Forgotten,
+}
+
+/// Flows forgotten lately, by their hash in a direct-mapped table of
+/// [`FORGOTTEN_MAX`] slots: remembering one costs a store, and a flow
+/// overwritten by a later one is simply forgotten for good.
+struct Forgotten {
+    slots: Box<[u64]>,
+    hash: FlowHash,
+}
+
+impl Forgotten {
+    fn new() -> Self {
+        Self {
+            slots: vec![0; FORGOTTEN_MAX].into_boxed_slice(),
+            hash: FlowHash::new(),
+        }
+    }
+
+    fn slot(&self, k: &FlowKey) -> (usize, u64) {
+        use std::hash::BuildHasher;
+        // Never 0, the empty slot's value.
+        let h = self.hash.hash_one(k) | 1;
+        ((h >> 7) as usize & (FORGOTTEN_MAX - 1), h)
+    }
+
+    fn insert(&mut self, k: &FlowKey) {
+        let (i, h) = self.slot(k);
+        self.slots[i] = h;
+    }
+
+    fn contains(&self, k: &FlowKey) -> bool {
+        let (i, h) = self.slot(k);
+        self.slots[i] == h
+    }
 }
 
 impl std::fmt::Debug for Follower {
@@ -349,8 +383,7 @@ impl Follower {
             segments: 0,
             evicted: 0,
             snaplen: None,
-            forgotten: std::collections::HashSet::with_hasher(FlowHash::new()),
-            forgotten_order: std::collections::VecDeque::new(),
+            forgotten: Forgotten::new(),
         }
     }
 
@@ -457,22 +490,9 @@ impl Follower {
             }
             if now.saturating_sub(conn.last_seen) >= TOMBSTONE_TTL {
                 self.conns.remove(&k);
-                self.forget(k);
+                self.forgotten.insert(&k);
             } else {
                 self.tombstones.push_back((conn.last_seen, k));
-            }
-        }
-    }
-
-    /// `k` leaves the table: remembered for its late packets.
-    #[cold]
-    fn forget(&mut self, k: FlowKey) {
-        if self.forgotten.insert(k) {
-            self.forgotten_order.push_back(k);
-            if self.forgotten_order.len() > FORGOTTEN_MAX
-                && let Some(old) = self.forgotten_order.pop_front()
-            {
-                self.forgotten.remove(&old);
             }
         }
     }
@@ -530,7 +550,7 @@ impl Follower {
     /// the old one is reported as it stands.
     fn lookup<'c>(
         conns: &'c mut HashMap<FlowKey, Conn, FlowHash>,
-        forgotten: &std::collections::HashSet<FlowKey, FlowHash>,
+        forgotten: &Forgotten,
         next_id: &mut ConnId,
         finished: &mut Vec<Finished>,
         k: FlowKey,
