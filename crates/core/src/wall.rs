@@ -75,7 +75,7 @@ impl WallTime {
         let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
         let s = (secs % 86_400) as u32;
         let two = |out: &mut Vec<u8>, v: u32| {
-            out.extend_from_slice(&[b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8])
+            out.extend_from_slice(&[b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8]);
         };
         let y = y.clamp(0, 9999) as u32;
         two(out, y / 100);
