@@ -52,7 +52,7 @@ EXPECTED=$tmp/expected.tsv
 
 # --- Through a router. connect_timeout=2, wait_timeout=3.
 netns_up hsph 10.79
-netns_mariadbd "$tmp/ns" --connect-timeout=2 --wait-timeout=3
+netns_mariadbd "$tmp/ns" --connect-timeout=2 --wait-timeout=3 --log-warnings=4
 pids+=("$NS_MARIADBD_PID")
 mariadb --no-defaults --socket="$tmp/ns/sock" -uroot -e \
   "CREATE USER hsp_native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-secret'); GRANT ALL ON *.* TO hsp_native@'%';"
@@ -89,6 +89,8 @@ netcap() {
   fw -F FORWARD
   kill "$t1" "$t2"; wait "$t1" "$t2" 2>/dev/null || true
   for side in client server; do
+    # The server's error log (log_warnings=4) as it stood at the end.
+    cp "$tmp/ns/error.log" "$out/$name-$side.error.log"
     names+=("$name-$side")
     printf '| %s-%s.pcap | %s; captured at the %s |\n' "$name" "$side" "$desc" "$side" >> "$tmp/table.md"
     printf '%s-%s\t3306\n' "$name" "$side" >> "$tmp/ports.tsv"
@@ -186,7 +188,7 @@ expect net-client-linger0-server all ok 2 3
 netns_down
 
 # --- Loopback: a private mariadbd of its own.
-bash scripts/private-mariadb.sh start "$tmp/lo" --connect-timeout=2 --back-log=1 >/dev/null
+bash scripts/private-mariadb.sh start "$tmp/lo" --connect-timeout=2 --back-log=1 --log-warnings=4 >/dev/null
 port=$(cat "$tmp/lo/port")
 lo_record() { # NAME DESCRIPTION COMMAND...
   local name=$1 desc=$2; shift 2
@@ -196,6 +198,7 @@ lo_record() { # NAME DESCRIPTION COMMAND...
   "$@" || true
   sleep 1
   kill "$tp"; wait "$tp" 2>/dev/null || true
+  cp "$tmp/lo/error.log" "$out/$name.error.log"
   names+=("$name")
   printf '| %s.pcap | %s |\n' "$name" "$desc" >> "$tmp/table.md"
   printf '%s\t%s\n' "$name" "$port" >> "$tmp/ports.tsv"
@@ -282,7 +285,7 @@ tls_server() { # TLS_VERSIONS
   bash scripts/private-mariadb.sh stop "$tmp/lo" >/dev/null
   rm -rf "$tmp/lo"
   bash scripts/private-mariadb.sh start "$tmp/lo" --connect-timeout=2 --ssl-ca="$tmp/tls/server-ca.pem" \
-    --ssl-cert="$tmp/tls/server.pem" --ssl-key="$tmp/tls/server-key.pem" --tls-version="$1" >/dev/null
+    --ssl-cert="$tmp/tls/server.pem" --ssl-key="$tmp/tls/server-key.pem" --tls-version="$1" --log-warnings=4 >/dev/null
   port=$(cat "$tmp/lo/port")
 }
 tls_probe() { # JSONL
