@@ -52,7 +52,7 @@ pub struct FileTotals {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unsupported_link_type: Option<i32>,
     /// Damaged headers and records read anyway or skipped, each naming its
-    /// frame (the first [`WARNINGS_MAX`], then a count).
+    /// frame (the first 20, then a count).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// A read error that ended the file early (file, frame, cause); the

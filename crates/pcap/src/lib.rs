@@ -11,8 +11,13 @@
 //! segments that arrive ahead of a hole (bounded) until it fills, and
 //! reports a hole that will not fill (acknowledged past by the receiver,
 //! or the hold full) to the observer as a gap so it never decodes across
-//! it. Connections to the configured ports are decoded, and any whose
-//! server speaks first with a MySQL greeting. Beside it, a
+//! it; bytes a snaplen cut are passed on as a count, to be skipped by the
+//! MySQL lengths. Connections to the configured ports are decoded, and
+//! those to any server shown to speak MySQL: by a greeting, or by the
+//! command phase's shape answered in sequence ([`looks_like_greeting`]);
+//! connections with no MySQL bytes captured at all get records from TCP
+//! alone ([`track`]). Files given together are one capture ([`plan`],
+//! [`Chain`]). Beside it, a
 //! [`track::Track`] per connection keeps the TCP evidence (handshake round
 //! trip and vantage point, retransmissions, waits for ACKs, zero windows,
 //! FIN/RST) and the MySQL milestones; when the connection closes (or goes

@@ -1,7 +1,7 @@
 //! What one captured connection showed: TCP evidence (handshake round
 //! trip, retransmissions, waits for ACKs, zero windows, who closed and
 //! how) and the MySQL milestones of the observer, each with its time and
-//! frame. [`Track::record`] turns them into hsp-core [`Facts`], classifies
+//! frame. [`Track::record`] turns them into hsp-core `Facts`, classifies
 //! them with the probe's classifier, and builds the connection record.
 //!
 //! Directions are indexed 0 = client to server, 1 = server to client.
