@@ -137,7 +137,7 @@ pub enum Notice {
     CutHeader,
 }
 
-/// What [`Observer::feed`] emits.
+/// What [`Observer::feed`](super::Observer::feed) emits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObserverEvent {
     /// A decoded packet.
