@@ -40,7 +40,10 @@ GREETING_RULE=(FORWARD -p tcp -d 10.77.1.2 --sport 3306 -m length --length 100:6
 # capture must get the probe's own verdict, or CLIENT_EXTRA: a capture sees
 # more than TCP_INFO (a retransmitted SYN-ACK, the peer's lost segments), so
 # where loss is random it may rightly find network_stall where the probe,
-# from the client's kernel alone, found the server slow.
+# from the client's kernel alone, found the server slow. CLIENT_EXTRA
+# `=VERDICT` is the client capture's verdict whatever the probe found, where
+# the capture proves more than the socket can (a RST whose sequence number
+# counts a greeting that never arrived).
 netrun() {
   local name=$1 desc=$2 server_expect=$3 client_extra=$4; shift 4
   ip netns exec hsp-cl tcpdump -i "$NS_IFACE_CL" -U -s 0 -w "$out/$name-client.pcap" tcp port 3306 2>/dev/null &
@@ -69,7 +72,10 @@ name, path, extra = sys.argv[1:4]
 for line in open(path):
     r = json.loads(line)
     if r["type"] == "connection" and r.get("client"):
-        alts = [r["verdict"]] + [x for x in extra.split("|") if x and x != r["verdict"]]
+        if extra.startswith("="):
+            alts = [extra[1:]]
+        else:
+            alts = [r["verdict"]] + [x for x in extra.split("|") if x and x != r["verdict"]]
         print(f"{name}\tclient={r['client']}\t{'|'.join(alts)}\t2\t0")
 PY
   printf '%s-server\tall\t%s\t2\t0\n' "$name" "$server_expect" >> "$expected"
@@ -98,7 +104,7 @@ netrun net-login-blackhole "client-to-server data dropped for 3 s (the login), c
 setup='fw -A "${GREETING_RULE[@]}"'
 during='sleep 1.5; fw -D "${GREETING_RULE[@]}"'
 netrun net-greeting-blackhole-short "server-to-client data dropped for 1.5 s (the greeting), connect_timeout=2" \
-  'network_stall' '' -n 2 -c 2
+  'network_stall' '=network_stall' -n 2 -c 2
 
 # The greeting blackholed for 3 s (more than connect_timeout): the server
 # gives up before the client ever sees it. The client sees only a reset;
@@ -106,5 +112,5 @@ netrun net-greeting-blackhole-short "server-to-client data dropped for 1.5 s (th
 setup='fw -A "${GREETING_RULE[@]}"'
 during='sleep 3; fw -D "${GREETING_RULE[@]}"'
 netrun net-greeting-blackhole-long "server-to-client data dropped for 3 s (the greeting), connect_timeout=2" \
-  'network_stall' '' -n 2 -c 2
+  'network_stall' '=network_stall' -n 2 -c 2
 echo "record-netfaults: recorded 4 runs at both ends"
