@@ -171,6 +171,21 @@ impl CaptureTotals {
     }
 }
 
+impl Input {
+    /// The input in warnings.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Self::File(p) => p.display().to_string(),
+            Self::Chain(parts) => format!(
+                "{} and {} more file(s) read as one capture",
+                parts[0].path.display(),
+                parts.len() - 1
+            ),
+            Self::Live { interface, .. } => interface.clone(),
+        }
+    }
+}
+
 /// Where records come from.
 pub(crate) enum Input {
     File(PathBuf),
@@ -267,15 +282,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
     let mut line = Vec::new();
     for input in inputs {
         let live = matches!(input, Input::Live { .. });
-        let name = match &input {
-            Input::File(p) => p.display().to_string(),
-            Input::Chain(parts) => format!(
-                "{} and {} more file(s) read as one capture",
-                parts[0].path.display(),
-                parts.len() - 1
-            ),
-            Input::Live { interface, .. } => interface.clone(),
-        };
+        let name = input.name();
         // A bar on the terminal, unless the records go there too.
         let records_on_tty = args.output.is_none()
             && std::io::stdout().is_terminal()

@@ -72,6 +72,7 @@ pub(crate) fn run(args: &DecodeArgs, ports: &[u16]) -> Result<ExitCode> {
     let mut out = output_writer(&args.common)?;
     let (mut unreadable, mut damaged) = (false, false);
     for input in file_inputs(args) {
+        let name = input.name();
         let filter = args.common.filter.as_deref();
         let listed = match input {
             Input::File(path) => match PcapFile::open(&path).and_then(|mut f| {
@@ -96,7 +97,7 @@ pub(crate) fn run(args: &DecodeArgs, ports: &[u16]) -> Result<ExitCode> {
             Input::Live { .. } => unreachable!("decode reads files"),
         };
         for w in &listed.warnings {
-            eprintln!("warning: {w}");
+            eprintln!("warning: {name}: {w}");
         }
         if let Some(d) = listed.damaged {
             out.flush().ok();

@@ -13,13 +13,24 @@ const NAME: &str = "too-many-connections";
 fn decode_edited(
     edit: impl FnOnce(&mut Vec<u8>, &mut Vec<common::PcapRecord>),
 ) -> (std::process::Output, String) {
+    decode_edited_with(edit, &["--format", "jsonl"])
+}
+
+/// [`decode_edited`] with other options.
+fn decode_edited_with(
+    edit: impl FnOnce(&mut Vec<u8>, &mut Vec<common::PcapRecord>),
+    opts: &[&str],
+) -> (std::process::Output, String) {
     let bytes = std::fs::read(fixture(&format!("{NAME}.pcap"))).unwrap();
     let (mut global, mut recs) = split(&bytes);
     edit(&mut global, &mut recs);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("edited.pcap");
     std::fs::write(&path, join(&global, &recs)).unwrap();
-    let o = decode(&path, &["--format", "jsonl", "--port", &port_of(NAME)]);
+    let port = port_of(NAME);
+    let mut args = opts.to_vec();
+    args.extend(["--port", port.as_str()]);
+    let o = decode(&path, &args);
     (o, path.display().to_string())
 }
 
@@ -53,17 +64,25 @@ fn a_header_snaplen_of_0_or_over_262144_is_a_warning_and_changes_nothing() {
 
 #[test]
 fn a_record_longer_than_on_the_wire_is_a_warning_naming_its_frame() {
-    let (o, path) = decode_edited(|_, recs| {
+    let edit = |_: &mut Vec<u8>, recs: &mut Vec<common::PcapRecord>| {
         let (h, d) = &mut recs[5];
         let short = d.len() as u32 - 10;
         h[12..16].copy_from_slice(&short.to_le_bytes());
-    });
+    };
+    let (o, path) = decode_edited(edit);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains(&path) && err.contains("frame 6: captured length"),
         "{err}"
     );
     assert_eq!(connections(&o), whole(), "{err}");
+    // Listing packets looks at records the same way.
+    let (o, path) = decode_edited_with(edit, &["--packets"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&path) && err.contains("frame 6: captured length"),
+        "--packets: {err}"
+    );
 }
 
 #[test]

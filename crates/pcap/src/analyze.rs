@@ -88,16 +88,50 @@ const BATCH: usize = 256;
 /// Warnings listed per file; the rest are counted in one more line.
 pub(crate) const WARNINGS_MAX: usize = 20;
 
+/// Counts one capture record in `totals` (a snaplen cut, a fragment),
+/// notes what is damaged about it in `warnings`, and slices its TCP
+/// segment, if it holds one. The one place both capture loops (records,
+/// and `--packets`' events) look at a record before the follower does.
+pub(crate) fn inspect<'r>(
+    rec: &crate::source::Record<'r>,
+    dlt: i32,
+    totals: &mut FileTotals,
+    warnings: &mut Warnings,
+    follower: &mut Follower,
+) -> Option<crate::Segment<'r>> {
+    totals.records += 1;
+    let caplen = u32::try_from(rec.data.len()).unwrap_or(u32::MAX);
+    if caplen < rec.orig_len {
+        totals.snaplen_cut += 1;
+        follower.saw_snaplen(caplen);
+    } else if caplen > rec.orig_len {
+        warnings.push(format!(
+            "frame {}: captured length {caplen} exceeds the original length {}; read as captured",
+            rec.frame, rec.orig_len
+        ));
+    }
+    let Some(seg) = slice_tcp(dlt, rec.data) else {
+        if crate::link::is_ipv4_fragment(dlt, rec.data) {
+            totals.ip_fragments += 1;
+        } else if let Some(w) = crate::link::ip_length_problem(dlt, rec.data) {
+            warnings.push(format!("frame {}: {w}", rec.frame));
+        }
+        return None;
+    };
+    totals.tcp_segments += 1;
+    Some(seg)
+}
+
 /// Collects a file's warnings: the first [`WARNINGS_MAX`] in full.
 #[derive(Default)]
-struct Warnings {
+pub(crate) struct Warnings {
     list: Vec<String>,
     more: u64,
 }
 
 impl Warnings {
     #[cold]
-    fn push(&mut self, w: String) {
+    pub(crate) fn push(&mut self, w: String) {
         if self.list.len() < WARNINGS_MAX {
             self.list.push(w);
         } else {
@@ -105,7 +139,7 @@ impl Warnings {
         }
     }
 
-    fn finish(mut self) -> Vec<String> {
+    pub(crate) fn finish(mut self) -> Vec<String> {
         if self.more > 0 {
             self.list
                 .push(format!("{} more warning(s) like these", self.more));
@@ -190,28 +224,11 @@ pub fn analyze<S: RecordSource + ?Sized>(
                     break;
                 }
             };
-            totals.records += 1;
             let t0 = *first.get_or_insert(rec.ts);
             last = rec.ts;
-            let caplen = u32::try_from(rec.data.len()).unwrap_or(u32::MAX);
-            if caplen < rec.orig_len {
-                totals.snaplen_cut += 1;
-                follower.saw_snaplen(caplen);
-            } else if caplen > rec.orig_len {
-                warnings.push(format!(
-                    "frame {}: captured length {caplen} exceeds the original length {}; read as captured",
-                    rec.frame, rec.orig_len
-                ));
-            }
-            let Some(seg) = slice_tcp(dlt, rec.data) else {
-                if crate::link::is_ipv4_fragment(dlt, rec.data) {
-                    totals.ip_fragments += 1;
-                } else if let Some(w) = crate::link::ip_length_problem(dlt, rec.data) {
-                    warnings.push(format!("frame {}: {w}", rec.frame));
-                }
+            let Some(seg) = inspect(&rec, dlt, &mut totals, &mut warnings, &mut follower) else {
                 continue;
             };
-            totals.tcp_segments += 1;
             follower.on_segment(&seg, rec.ts, rec.frame, &mut events);
             if follower.has_finished() {
                 batch.extend(follower.drain_finished().map(|f| (f, t0)));

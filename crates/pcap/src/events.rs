@@ -9,7 +9,7 @@ use hsp_wire::observer::ObserverConfig;
 
 use crate::analyze::FileTotals;
 use crate::source::{Next, RecordSource};
-use crate::{Follower, FollowerEvent, slice_tcp};
+use crate::{Follower, FollowerEvent};
 
 /// One event and where it came from.
 #[derive(Debug)]
@@ -37,6 +37,7 @@ pub fn each_event<S: RecordSource + ?Sized, E>(
     if !crate::link::decodable(dlt) {
         totals.unsupported_link_type = Some(dlt);
     }
+    let mut warnings = crate::analyze::Warnings::default();
     let mut events = Vec::new();
     let mut first = None;
     loop {
@@ -52,12 +53,12 @@ pub fn each_event<S: RecordSource + ?Sized, E>(
                 break;
             }
         };
-        totals.records += 1;
         let t0 = *first.get_or_insert(rec.ts);
-        let Some(seg) = slice_tcp(dlt, rec.data) else {
+        let Some(seg) =
+            crate::analyze::inspect(&rec, dlt, &mut totals, &mut warnings, &mut follower)
+        else {
             continue;
         };
-        totals.tcp_segments += 1;
         events.clear();
         follower.on_segment(&seg, rec.ts, rec.frame, &mut events);
         for event in &events {
@@ -70,6 +71,8 @@ pub fn each_event<S: RecordSource + ?Sized, E>(
         // Records are not wanted here: finished connections are dropped.
         follower.drain_finished().for_each(drop);
     }
-    totals.warnings = source.notes();
+    let mut notes = source.notes();
+    notes.extend(warnings.finish());
+    totals.warnings = notes;
     Ok(totals)
 }
