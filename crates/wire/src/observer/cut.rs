@@ -14,7 +14,7 @@ use crate::flags::Capabilities;
 use crate::packets::*;
 
 use super::connection::AuthAnswer;
-use super::{Direction, Milestone, ObservedPacket, Observer, ObserverEvent, State, text};
+use super::{Direction, Milestone, Observer, ObserverEvent, State, text};
 
 /// A field's visible bytes up to its NUL, and whether the NUL was seen.
 fn nul_terminated(b: &[u8]) -> (&[u8], bool) {
@@ -31,6 +31,15 @@ fn shown_text(b: &[u8], whole: bool) -> String {
         s.push('…');
     }
     s
+}
+
+/// A cut packet of `kind`, showing `info`, from the bytes `shown`.
+fn cut_packet(kind: &'static str, info: String, shown: &[u8]) -> Packet {
+    Packet::Cut(CutPacket {
+        kind,
+        info,
+        shown: shown.to_vec(),
+    })
 }
 
 /// The ERR an ERR packet's visible bytes show: its code (the first three
@@ -81,20 +90,9 @@ impl Observer {
             Direction::ServerToClient => self.cut_server_packet(shown, len, at, out),
             Direction::ClientToServer => self.cut_client_packet(seq, shown, len, at, out),
         };
-        let keep = self.keeps_every_packet()
-            || matches!(packet, Packet::Err(_) | Packet::GreetingError(_));
-        if keep {
-            self.emitted = true;
-            out.push(ObserverEvent::Packet(ObservedPacket {
-                at,
-                dir,
-                seq,
-                len,
-                packet,
-                payload: bytes::Bytes::copy_from_slice(shown),
-                ctx,
-            }));
-        }
+        self.emit(out, (at, dir, seq, len, ctx), packet, || {
+            bytes::Bytes::copy_from_slice(shown)
+        });
     }
 
     fn cut_server_packet(
@@ -104,13 +102,7 @@ impl Observer {
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) -> Packet {
-        let cut = |kind: &'static str, info: String| {
-            Packet::Cut(CutPacket {
-                kind,
-                info,
-                shown: p.to_vec(),
-            })
-        };
+        let cut = |kind, info| cut_packet(kind, info, p);
         match self.state {
             State::Start => match p.first() {
                 Some(&protocol @ (9 | 10)) => {
@@ -234,13 +226,7 @@ impl Observer {
         at: Duration,
         out: &mut Vec<ObserverEvent>,
     ) -> Packet {
-        let cut = |kind: &'static str, info: String| {
-            Packet::Cut(CutPacket {
-                kind,
-                info,
-                shown: p.to_vec(),
-            })
-        };
+        let cut = |kind, info| cut_packet(kind, info, p);
         match self.state {
             State::ExpectLogin => {
                 let Some(low) = p.get(..2) else {

@@ -493,8 +493,26 @@ impl Observer {
                 },
             });
         }
-        let len = payload.len();
-        let ctx = decode_ctx;
+        let shown = || owned.map_or_else(|| bytes::Bytes::copy_from_slice(payload), Clone::clone);
+        self.emit(
+            out,
+            (at, dir, seq, payload.len(), decode_ctx),
+            packet,
+            shown,
+        );
+    }
+
+    /// Emits `packet` (its `at`, `dir`, sequence id, announced length and
+    /// context; the bytes it came from made only if it is emitted) if this
+    /// mode keeps it (see [`ObserverConfig::packets`]): ERRs and malformed
+    /// packets always.
+    fn emit(
+        &mut self,
+        out: &mut Vec<ObserverEvent>,
+        (at, dir, seq, len, ctx): (Duration, Direction, u8, usize, Ctx),
+        packet: Packet,
+        payload: impl FnOnce() -> bytes::Bytes,
+    ) {
         if self.keeps_every_packet()
             || matches!(
                 packet,
@@ -508,7 +526,7 @@ impl Observer {
                 seq,
                 len,
                 packet,
-                payload: owned.map_or_else(|| bytes::Bytes::copy_from_slice(payload), Clone::clone),
+                payload: payload(),
                 ctx,
             }));
         }
