@@ -180,12 +180,15 @@ mv "$tmp/expected.tsv" "$out/expected-verdicts.tsv"
   echo "\`expected-verdicts.tsv\` holds the verdict each connection must get (capture, key, verdict, connect_timeout and"
   echo "wait_timeout in seconds for the rules, 0 for unknown); where handshake-probe drove the client, its own records give them."
   echo
-  echo 'The captures after `net-greeting-blackhole-long-server.pcap` are the hard cases of the verdict rules, recorded by'
+  echo 'Every capture has its server'\''s error log beside it, `NAME.error.log` (log_warnings=4, as it stood when the capture'
+  echo 'ended): the lines name connections by the thread id their greeting carries.'
+  echo
+  echo 'The captures from `net-lost-greeting-client.pcap` on (in the table) are the hard cases of the verdict rules, recorded by'
   echo '`scripts/record-hardcases.sh` (run by record-fixtures.sh at its end, or alone) from the same MariaDB'
   echo 'build: through a router namespace (10.79.x; iptables in the router drops or rejects, captured at both ends at once),'
   echo 'and on loopback (PHP 8.2 mysqlnd, prometheus-mysqld-exporter'\''s Go driver, raw Python sockets, TLS with throwaway'
   echo 'CAs). `quit-lost.pcap` is `cli-native-query.pcap` with its COM_QUIT frame removed by `editcap`: a capture that lost'
-  echo 'a packet the peer acknowledged. `snaplen-96.pcap` and the captures after it come from `scripts/record-partial.sh`'
+  echo 'a packet the peer acknowledged. `snaplen-96.pcap`, `midstream-pooled.pcap`, `after-greeting.pcap` and `server-log.pcap` come from `scripts/record-partial.sh`'
   echo '(a real `tcpdump -s 96`, as production captures are taken). The `net-loss` lines of `expected-verdicts.tsv` were pinned one by one after review'
   echo '(see the comment there); a fresh recording gets the probe'\''s verdict or network_stall for them.'
   echo

@@ -306,11 +306,16 @@ expect tls-server-refuses all refused 2 0
 bash scripts/private-mariadb.sh stop "$tmp/lo"
 
 # A COM_QUIT the capture lost: the frame removed from a real capture.
-src=fixtures/cli-native-query.pcap
-src_port=$(awk -F'\t' '$1=="cli-native-query"{print $2}' fixtures/ports.tsv)
+# The source is the cli-native-query of the same recording when there is one,
+# so the error log of its server run is this capture's log too.
+srcdir=fixtures
+[ -f "$out/cli-native-query.pcap" ] && [ -f "$out/ports.tsv" ] && srcdir=$out
+src=$srcdir/cli-native-query.pcap
+src_port=$(awk -F'\t' '$1=="cli-native-query"{print $2}' "$srcdir/ports.tsv")
 quit_frame=$(tshark -r "$src" -d "tcp.port==$src_port,mysql" -Y 'mysql.command == 1' -T fields -e frame.number | head -1)
 [ -n "$quit_frame" ] || { echo "record-hardcases: no COM_QUIT in $src" >&2; exit 1; }
 editcap -F pcap "$src" "$out/quit-lost.pcap" "$quit_frame"
+[ -f "$srcdir/cli-native-query.error.log" ] && cp "$srcdir/cli-native-query.error.log" "$out/quit-lost.error.log"
 names+=(quit-lost)
 printf '| quit-lost.pcap | cli-native-query.pcap with its COM_QUIT (frame %s) removed by `editcap`: the server acknowledges 5 bytes the capture never saw, then closes |\n' "$quit_frame" >> "$tmp/table.md"
 printf 'quit-lost\t%s\n' "$src_port" >> "$tmp/ports.tsv"

@@ -15,18 +15,27 @@ use std::process::Command;
 use common::{decode, fixture, port_of, records};
 use serde_json::Value;
 
-/// Fixtures with an error log beside them.
+/// Every fixture capture, each of which has its server's error log beside
+/// it (the recording scripts save one per scenario).
 fn with_logs() -> Vec<String> {
     let dir = fixture("");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| {
             let n = e.ok()?.file_name().into_string().ok()?;
-            n.strip_suffix(".error.log").map(str::to_owned)
+            n.strip_suffix(".pcap").map(str::to_owned)
         })
         .collect();
     names.sort();
-    assert!(!names.is_empty(), "no fixture has an error log");
+    assert!(names.len() >= 54, "only {} fixture captures", names.len());
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !dir.join(format!("{n}.error.log")).exists())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "captures without an error log: {missing:?}"
+    );
     names
 }
 
@@ -126,7 +135,9 @@ fn every_line_of_a_captured_connection_joins_its_record_and_no_other() {
         let log = fixture(&format!("{name}.error.log"));
         total += check(&name, &log, &log);
     }
-    assert!(total >= 6, "only {total} lines joined in all");
+    // 140 when recorded: every aborted connection, refused login, blocked
+    // host and timeout the scenarios provoke.
+    assert!(total >= 100, "only {total} lines joined in all");
 }
 
 #[test]

@@ -282,6 +282,7 @@ fn resent(packet: HandshakePacket, delay_ms: u64) -> Resent {
         packet,
         delay: Some(ms(delay_ms)),
         copies: 1,
+        first_lost: false,
     }
 }
 
@@ -366,7 +367,7 @@ fn a_close_whose_sequence_shows_a_lost_greeting_is_a_network_stall() {
     let lost = Unseen {
         sender: Side::Server,
         bytes: 104,
-        reset: true,
+        shown_by: crate::network::ShownBy::Rst,
         acked: false,
         nothing_seen: true,
     };

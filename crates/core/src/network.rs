@@ -91,12 +91,21 @@ pub struct Resent {
     pub delay: Option<Duration>,
     /// Copies sent after the first.
     pub copies: u32,
+    /// The capture never saw the first copy: the sender had already sent
+    /// past it when this copy came (`delay` runs from that later segment).
+    pub first_lost: bool,
 }
 
 impl Resent {
     /// The evidence sentence.
     pub fn sentence(&self) -> String {
         match self.delay {
+            Some(d) if self.first_lost => format!(
+                "{} came only as a retransmission, {:.3} s after a later segment of its sender: its first copy was lost before this point, and {} waited at least that long",
+                self.packet.name(),
+                d.as_secs_f64(),
+                self.packet.waiter()
+            ),
             Some(d) => format!(
                 "{} was retransmitted {:.2} s after its first copy ({} retransmission(s), the first copy was never acknowledged): {} waited at least that long",
                 self.packet.name(),
@@ -120,16 +129,28 @@ pub fn spurious_sentence(n: u32) -> String {
     )
 }
 
-/// A FIN or RST whose sequence number shows that its sender had sent bytes
-/// this capture never saw.
+/// The segment whose sequence number showed unseen bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShownBy {
+    /// The sender's RST.
+    Rst,
+    /// The sender's FIN.
+    Fin,
+    /// A later segment of the sender (an ACK, data), and nothing ever
+    /// filled the gap before it.
+    Later,
+}
+
+/// A FIN, RST or later segment whose sequence number shows that its
+/// sender had sent bytes this capture never saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unseen {
-    /// Who sent the close.
+    /// Who sent them.
     pub sender: Side,
-    /// Bytes sent before the close that the capture did not see.
+    /// Bytes sent before that segment that the capture did not see.
     pub bytes: u32,
-    /// The close was a RST (else a FIN).
-    pub reset: bool,
+    /// Which segment showed them.
+    pub shown_by: ShownBy,
     /// The peer acknowledged those bytes: they arrived, and only the tap
     /// missed them (capture loss). Otherwise they never reached the peer.
     pub acked: bool,
@@ -146,7 +167,11 @@ impl Unseen {
 
     /// The evidence sentence.
     pub fn sentence(&self) -> String {
-        let how = if self.reset { "RST" } else { "FIN" };
+        let how = match self.shown_by {
+            ShownBy::Rst => "RST",
+            ShownBy::Fin => "FIN",
+            ShownBy::Later => "later segment",
+        };
         let position = if self.nothing_seen {
             format!("has sequence number ISN+1+{}", self.bytes)
         } else {

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use hsp_core::network::{HandshakePacket, Resent, ResetSignals, Side, Unseen};
+use hsp_core::network::{HandshakePacket, Resent, ResetSignals, ShownBy, Side, Unseen};
 
 use crate::link::{Segment, has_timestamp, sack_blocks, seq_after as after};
 
@@ -43,6 +43,9 @@ struct Resend {
     /// The range last retransmitted, until a D-SACK or the next ACK says
     /// whether the first copy had arrived after all.
     watch: Option<(u32, u32)>,
+    /// The capture never saw the first copy (`first_at` is then when a
+    /// segment numbered past it was seen).
+    first_lost: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +67,18 @@ struct Rare {
     resend: Option<Resend>,
     /// Sequence ranges this end jumped over (its next segment started past
     /// its edge) that no later segment filled: bytes the capture never saw.
-    holes: Vec<(u32, u32)>,
+    holes: Vec<Hole>,
+    /// When the hole the last segment filled had opened: that segment's
+    /// bytes came after later ones.
+    filled: Option<Duration>,
+}
+
+/// Bytes `[start, end)` this end jumped over at `opened`.
+#[derive(Debug, Clone, Copy)]
+struct Hole {
+    start: u32,
+    end: u32,
+    opened: Duration,
 }
 
 /// One end's packets.
@@ -151,19 +165,33 @@ impl Sender {
         }
         let start = seg.seq.wrapping_add(u32::from(f.syn));
         let end = start.wrapping_add(seg.len).wrapping_add(u32::from(f.fin));
+        if let Some(rare) = self.rare.as_mut() {
+            rare.filled = None;
+        }
         if let Some(e) = self.edge {
             if !f.syn && after(start, e) && start.wrapping_sub(e) < PLAUSIBLE {
                 let holes = &mut self.rare.get_or_insert_with(Box::default).holes;
                 if holes.len() < HOLES {
-                    holes.push((e, start));
+                    holes.push(Hole {
+                        start: e,
+                        end: start,
+                        opened: at,
+                    });
                 }
             } else if (seg.len > 0 || f.fin)
                 && let Some(rare) = self.rare.as_mut()
                 && !rare.holes.is_empty()
             {
                 // Late or resent bytes fill what they cover.
-                rare.holes
-                    .retain(|&(a, b)| after(start, a) || after(b, end));
+                let mut filled = None;
+                rare.holes.retain(|h| {
+                    let keep = after(start, h.start) || after(h.end, end);
+                    if !keep {
+                        filled = Some(filled.map_or(h.opened, |o: Duration| o.min(h.opened)));
+                    }
+                    keep
+                });
+                rare.filled = filled;
             }
         }
         if self.edge.is_none_or(|e| after(end, e)) {
@@ -229,6 +257,38 @@ impl Sender {
         }
     }
 
+    /// When the bytes of the segment just sent filled a hole: a segment
+    /// numbered past them had come first, at that time.
+    pub(crate) fn filled_hole(&self) -> Option<Duration> {
+        self.rare.as_ref()?.filled
+    }
+
+    /// New data at `[start, end)` that came `late` after a segment numbered
+    /// past it, too late for reordering: the first copy never reached this
+    /// point and this is a retransmission. For a handshake packet, the
+    /// resend is remembered as a lost first copy.
+    pub(crate) fn first_copy_lost(
+        &mut self,
+        start: u32,
+        end: u32,
+        at: Duration,
+        late: Duration,
+        packet: HandshakePacket,
+    ) {
+        self.first_copy(start, end, at, Some(packet));
+        let rare = self.rare.get_or_insert_with(Box::default);
+        if rare.resend.is_none() {
+            rare.resend = Some(Resend {
+                packet,
+                first_at: at.saturating_sub(late),
+                last_at: at,
+                copies: 1,
+                watch: Some((start, end)),
+                first_lost: true,
+            });
+        }
+    }
+
     /// Data at `[start, end)` sent again. Returns whether it counts: a
     /// copy of a handshake packet whose original was not acknowledged, or
     /// any other retransmission (`None` when it was spurious, or the
@@ -271,6 +331,7 @@ impl Sender {
                     last_at: at,
                     copies: 1,
                     watch: Some((start, end)),
+                    first_lost: false,
                 });
             }
         }
@@ -285,6 +346,7 @@ impl Sender {
             packet: r.packet,
             delay: Some(r.last_at.saturating_sub(r.first_at)),
             copies: r.copies,
+            first_lost: r.first_lost,
         })
     }
 
@@ -298,9 +360,28 @@ impl Sender {
         Some(Unseen {
             sender: side,
             bytes: pos.wrapping_sub(edge),
-            reset,
+            shown_by: if reset { ShownBy::Rst } else { ShownBy::Fin },
             acked: self.peer_ack.is_some_and(|a| !after(pos, a)),
             nothing_seen: edge == isn.wrapping_add(1),
+        })
+    }
+
+    /// Its first gap that nothing filled, if the peer never acknowledged
+    /// it: bytes a later segment showed it had sent, which never arrived.
+    pub(crate) fn unseen_gap(&self, side: Side) -> Option<Unseen> {
+        let isn = self.isn?;
+        let h = self
+            .rare
+            .as_ref()?
+            .holes
+            .iter()
+            .find(|h| !self.acked_through(h.end))?;
+        Some(Unseen {
+            sender: side,
+            bytes: h.end.wrapping_sub(h.start),
+            shown_by: ShownBy::Later,
+            acked: false,
+            nothing_seen: h.start == isn.wrapping_add(1),
         })
     }
 
@@ -320,8 +401,8 @@ impl Sender {
             .rare
             .iter()
             .flat_map(|r| &r.holes)
-            .filter(|&&(_, b)| !after(b, ack))
-            .map(|&(a, b)| b.wrapping_sub(a))
+            .filter(|h| !after(h.end, ack))
+            .map(|h| h.end.wrapping_sub(h.start))
             .sum();
         beyond + jumped
     }

@@ -177,6 +177,77 @@ fn the_same_packet_captured_twice_is_not_a_retransmission() {
     assert_eq!(r.tcp.as_ref().unwrap().retransmits_s2c, 0);
 }
 
+/// The OK's first copy lost before the tap, which sees the server's next
+/// segment (an ACK numbered past the OK) first and the OK `late_us` after
+/// it, then the client's COM_QUIT and both FINs.
+fn ok_after_a_later_segment(late_us: u64) -> ConnectionRecord {
+    let (mut c, cl, s) = Conn::logged_in();
+    let s2 = s + OK.len() as u32;
+    c.send(201_000, false, s2, cl, ACK, &TS, &[]);
+    let t = 201_000 + late_us;
+    c.send(t, false, s, cl, ACK, &TS, &OK);
+    c.send(t + 100, true, cl, s2, ACK, &TS, &QUIT);
+    let cl2 = cl + QUIT.len() as u32;
+    let fin = TcpFlags { fin: true, ..ACK };
+    c.send(t + 200, false, s2, cl2, fin, &TS, &[]);
+    c.send(t + 300, true, cl2, s2 + 1, fin, &TS, &[]);
+    c.send(t + 400, false, s2 + 1, cl2 + 1, ACK, &TS, &[]);
+    c.record()
+}
+
+#[test]
+fn an_ok_seen_only_as_a_retransmission_is_a_network_stall() {
+    // 8 ms after the server's segment numbered past it: resent, as in
+    // fixtures/net-loss-client.pcap stream 1.
+    let r = ok_after_a_later_segment(8_000);
+    assert_eq!(r.verdict, Verdict::NetworkStall, "{:?}", r.evidence);
+    assert!(
+        r.evidence[0].contains("came only as a retransmission"),
+        "{:?}",
+        r.evidence
+    );
+    assert_eq!(r.tcp.as_ref().unwrap().retransmits_s2c, 1);
+}
+
+#[test]
+fn an_ok_reordered_behind_a_later_segment_decides_nothing() {
+    // 100 µs: within the reordering window (3 ms, or the handshake's round
+    // trip when longer).
+    let r = ok_after_a_later_segment(100);
+    assert_eq!(r.verdict, Verdict::Ok, "{:?}", r.evidence);
+    assert_eq!(r.tcp.as_ref().unwrap().retransmits_s2c, 0);
+}
+
+#[test]
+fn a_gap_never_filled_before_a_failed_handshake_is_a_network_stall() {
+    // The greeting never arrives; 3 s later the client gives up with a FIN
+    // and the server's ACK of it is numbered past 104 bytes this capture
+    // never saw (fixtures/net-loss-client.pcap stream 28).
+    let mut c = Conn {
+        f: Follower::new(vec![3306], ObserverConfig::default()),
+        frame: 0,
+        server_ttl: 63,
+    };
+    let syn = TcpFlags {
+        syn: true,
+        ..TcpFlags::default()
+    };
+    c.send(0, true, C_ISN, 0, syn, &SYN_OPTIONS, &[]);
+    let synack = TcpFlags { syn: true, ..ACK };
+    c.send(100, false, S_ISN, C_ISN + 1, synack, &SYN_OPTIONS, &[]);
+    c.send(200, true, C_ISN + 1, S_ISN + 1, ACK, &TS, &[]);
+    let fin = TcpFlags { fin: true, ..ACK };
+    c.send(3_000_000, true, C_ISN + 1, S_ISN + 1, fin, &TS, &[]);
+    c.send(3_000_100, false, S_ISN + 105, C_ISN + 2, ACK, &TS, &[]);
+    let r = c.record();
+    assert_eq!(r.verdict, Verdict::NetworkStall, "{:?}", r.evidence);
+    assert!(
+        r.evidence[0].contains("later segment has sequence number ISN+1+104"),
+        "{:?}",
+        r.evidence
+    );
+}
+
 /// Logged in, a query 1 s later, then a RST "from the server" with
 /// `ttl` and `options`, and `after` what follows it.
 fn reset_in_command_phase(

@@ -560,6 +560,7 @@ impl<'a> Attempt<'a> {
             packet: hsp_core::network::HandshakePacket::ClientSegments,
             delay: None,
             copies: facts.retransmits,
+            first_lost: false,
         });
         facts.errno = self.errno;
         facts.client_error = self.client_error.clone();

@@ -23,6 +23,12 @@ mod record;
 
 type At = (Duration, u64);
 
+/// Bytes that come after later bytes of their sender within this much (or
+/// within the round trip the TCP handshake took at this tap, if longer)
+/// were reordered; later, they were resent because their first copy was
+/// lost (tshark's default out-of-order threshold is also 3 ms).
+const REORDER: Duration = Duration::from_millis(3);
+
 #[derive(Debug, Clone)]
 enum Done {
     Ok,
@@ -167,7 +173,21 @@ impl Track {
                     // counted with their first).
                     self.bytes_cut += seg.cut() as u64;
                     let packet = self.handshake_packet(d);
-                    self.senders[d].first_copy(start, end, at, packet);
+                    let late = self.senders[d]
+                        .filled_hole()
+                        .map(|opened| at.saturating_sub(opened))
+                        .filter(|late| *late > self.reorder_window());
+                    match (late, packet) {
+                        (Some(late), Some(packet)) => {
+                            self.senders[d].first_copy_lost(start, end, at, late, packet);
+                            self.retrans[d] += 1;
+                        }
+                        (Some(_), None) if self.done.is_none() && !self.closed() => {
+                            self.retrans[d] += 1;
+                            self.senders[d].first_copy(start, end, at, None);
+                        }
+                        _ => self.senders[d].first_copy(start, end, at, packet),
+                    }
                     if seg.payload.is_empty() {
                         self.blind_data(d, (at, frame), seg.len, end);
                     }
@@ -203,6 +223,16 @@ impl Track {
                 self.unacked_since[o] = None;
             }
         }
+    }
+
+    /// How late bytes may come after later ones and still be reordered
+    /// rather than resent.
+    fn reorder_window(&self) -> Duration {
+        let rtt = match (self.syn, self.established) {
+            (Some((syn, _)), Some((est, _))) => est.saturating_sub(syn),
+            _ => Duration::ZERO,
+        };
+        rtt.max(REORDER)
     }
 
     /// The handshake packet new data from direction `d` belongs to, judged

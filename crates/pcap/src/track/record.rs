@@ -242,6 +242,9 @@ impl Track {
         if let Some((d, _, _)) = close {
             facts.unseen = self.senders[d].unseen(side(d));
         }
+        if facts.unseen.is_none() {
+            facts.unseen = (0..2).find_map(|d| self.senders[d].unseen_gap(side(d)));
+        }
         facts.missed = (0..2).find_map(|d| {
             let bytes = self.senders[d].missed();
             (bytes > 0).then(|| MissedByTap {
