@@ -335,6 +335,7 @@ impl ConnectionRecord {
             stream,
             start_us,
             time,
+            duration_us,
             client,
             server,
             verdict,
@@ -368,6 +369,7 @@ impl ConnectionRecord {
             t.write_rfc3339(o.out);
             o.out.push(b'"');
         }
+        o.opt_uint(k!("duration_us"), *duration_us);
         o.opt_str(k!("client"), client.as_deref());
         o.str(k!("server"), server);
         o.word(k!("verdict"), verdict.name());

@@ -146,6 +146,11 @@ pub struct ConnectionRecord {
     /// probe's connect).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<WallTime>,
+    /// A capture's connection: µs from its first packet to its last (the
+    /// session's life, beyond the handshake; error-log lines are written
+    /// as it ends).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_us: Option<u64>,
     /// Client `ip:port`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
@@ -209,6 +214,7 @@ impl ConnectionRecord {
             stream: None,
             start_us,
             time: None,
+            duration_us: None,
             client: None,
             server: facts.server.clone(),
             verdict: c.verdict,
@@ -244,6 +250,7 @@ impl ConnectionRecord {
     ) -> Self {
         let Details {
             time,
+            duration_us,
             stream,
             client,
             server_version,
@@ -259,6 +266,7 @@ impl ConnectionRecord {
         } = details;
         let mut r = Self::new(id, start_us, facts, classify(facts, params));
         r.time = time;
+        r.duration_us = duration_us;
         r.stream = stream;
         r.client = client;
         r.server_version = server_version;
@@ -302,6 +310,8 @@ impl ConnectionRecord {
 pub struct Details {
     /// The wall-clock start.
     pub time: Option<WallTime>,
+    /// First to last packet, for captures.
+    pub duration_us: Option<u64>,
     /// The TCP stream index, for captures.
     pub stream: Option<u32>,
     /// Client `ip:port`.

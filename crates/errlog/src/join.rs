@@ -25,7 +25,7 @@ use crate::parse::{Entry, NotEntry, parse_line};
 /// Before a connection's start, lines still join it (clocks disagree a
 /// little).
 const BEFORE: Duration = Duration::from_secs(2);
-/// After its handshake's end.
+/// After its end (its last packet, else its handshake's end).
 const AFTER: Duration = Duration::from_secs(60);
 /// Damaged lines listed in warnings; the rest are counted.
 const DAMAGED_LISTED: usize = 5;
@@ -46,8 +46,9 @@ pub struct ErrorLog {
     /// The run each entry belongs to.
     runs: Vec<Run>,
     joined: Vec<bool>,
-    /// Line time minus the connection's handshake end, for each joined
-    /// line (the server logs an aborted handshake as it ends it).
+    /// Line time minus the connection's end (its last packet in a capture,
+    /// else its handshake's end), for each joined line: the server logs an
+    /// aborted connection as it ends it.
     offsets: Vec<f64>,
     /// Lines of a connection's thread id outside its window: how far.
     off_window: Vec<f64>,
@@ -233,7 +234,12 @@ impl ErrorLog {
         let Some(idx) = run.threads.get(&u64::from(id)) else {
             return;
         };
-        let end = start.0 + r.phases_us.get(hsp_core::Phase::Total).unwrap_or_default();
+        // The connection's end: its last packet (a session's lines come
+        // when it ends, hours after its handshake for a wait_timeout),
+        // else its handshake's end.
+        let handshake = r.phases_us.get(hsp_core::Phase::Total).unwrap_or_default();
+        let life = r.duration_us.map(Duration::from_micros).unwrap_or_default();
+        let end = start.0 + handshake.max(life);
         let (from, to) = (start.0.saturating_sub(BEFORE), end + AFTER);
         let mut lines = Vec::new();
         for &i in idx {
@@ -355,6 +361,29 @@ mod tests {
         let mut log = ErrorLog::from_bytes("tz", text, 3600);
         log.annotate(&mut r);
         assert_eq!(r.server_log.len(), 1);
+    }
+
+    #[test]
+    fn a_session_ended_by_wait_timeout_hours_later_joins_by_its_last_packet() {
+        use hsp_core::classify::{End, Facts, Params, classify};
+        let text = b"2026-11-22 06:00:00 0 [Note] Starting MariaDB 10.11.19 as process 1\n\
+              2026-11-22 16:00:10 7 [Warning] Aborted connection 7 to db: 'app' user: 'app' host: '10.0.0.8' (Got timeout reading communication packets)\n";
+        let facts = Facts::new(End::Completed, hsp_core::Phase::Login, "10.0.0.2:3306");
+        let mut r = ConnectionRecord::new(0, 0, &facts, classify(&facts, &Params::default()));
+        r.connection_id = Some(7);
+        r.time = WallTime::from_civil(2026, 11, 22, 8, 0, 9, 500_000);
+        // Known only by its handshake: 8 hours is too far to join.
+        let mut log = ErrorLog::from_bytes("wt", text, 0);
+        log.annotate(&mut r);
+        assert!(r.server_log.is_empty());
+        // Its last packet came 8 hours later (wait_timeout=28800): it joins,
+        // and the clocks agree.
+        r.duration_us = Some(28_800_000_000);
+        let mut log = ErrorLog::from_bytes("wt", text, 0);
+        log.annotate(&mut r);
+        assert_eq!(r.server_log.len(), 1);
+        let off = log.report(None).offset_s.unwrap();
+        assert!((-1.0..=1.0).contains(&off), "{off}");
     }
 
     #[test]

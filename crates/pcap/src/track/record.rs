@@ -199,6 +199,7 @@ impl Track {
             params,
             Details {
                 time: Some(WallTime(start)),
+                duration_us: Some(micros(self.last_seen.saturating_sub(start))),
                 stream: Some(stream),
                 client: Some(addr_string(ep.client)),
                 server_version: self.server_version.clone(),
