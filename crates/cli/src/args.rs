@@ -212,8 +212,15 @@ pub(crate) struct ProbeArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct DecodeArgs {
     /// Capture files (pcap or pcapng); `-` reads standard input.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "vantage", conflicts_with = "vantage")]
     pub(crate) files: Vec<PathBuf>,
+    /// Two captures of the same traffic, taken at once: `client=FILE` near
+    /// the client and `server=FILE` near the server (each repeatable, for
+    /// rotated files). Each connection gets one record with both views:
+    /// packets lost between the taps and resets born between them are
+    /// proven, and the clocks' offset is estimated.
+    #[arg(long, value_name = "client|server=FILE", value_parser = parse_vantage, conflicts_with = "packets")]
+    pub(crate) vantage: Vec<VantageArg>,
     /// List every MySQL packet (frame, time, stream, direction, sequence id,
     /// length, kind and a Wireshark-style summary).
     #[arg(long)]
@@ -312,6 +319,31 @@ fn parse_error_log(s: &str) -> Result<ErrorLogArg, String> {
         server: None,
         path: s.into(),
     })
+}
+
+/// A `--vantage` value.
+#[derive(Debug, Clone)]
+pub(crate) struct VantageArg {
+    /// Near the client (else near the server).
+    pub(crate) client: bool,
+    /// The file.
+    pub(crate) path: PathBuf,
+}
+
+fn parse_vantage(s: &str) -> Result<VantageArg, String> {
+    match s.split_once('=') {
+        Some(("client", f)) if !f.is_empty() => Ok(VantageArg {
+            client: true,
+            path: f.into(),
+        }),
+        Some(("server", f)) if !f.is_empty() => Ok(VantageArg {
+            client: false,
+            path: f.into(),
+        }),
+        _ => Err(format!(
+            "'{s}': give client=FILE (the capture near the client) or server=FILE (near the server)"
+        )),
+    }
 }
 
 fn parse_log_zone(s: &str) -> Result<i64, String> {

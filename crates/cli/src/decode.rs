@@ -23,6 +23,11 @@ use crate::output;
 pub(crate) fn run(args: &DecodeArgs) -> Result<ExitCode> {
     let mut ports = vec![3306];
     ports.extend(&args.common.ports);
+    if !args.vantage.is_empty() {
+        let (client, server) =
+            crate::vantage::sides(&args.vantage).map_err(|e| anyhow::anyhow!(e))?;
+        return analyze(&args.common, vec![Input::Vantage { client, server }], false);
+    }
     if !args.packets {
         return analyze(&args.common, file_inputs(args), !args.no_progress);
     }
@@ -182,6 +187,7 @@ impl Input {
                 parts.len() - 1
             ),
             Self::Live { interface, .. } => interface.clone(),
+            Self::Vantage { client, server } => crate::vantage::input_name(client, server),
         }
     }
 }
@@ -194,6 +200,12 @@ pub(crate) enum Input {
     Live {
         interface: String,
         stop: Arc<AtomicBool>,
+    },
+    /// Two captures of the same traffic, near the client and near the
+    /// server.
+    Vantage {
+        client: Vec<PathBuf>,
+        server: Vec<PathBuf>,
     },
 }
 
@@ -280,6 +292,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
     let mut totals = CaptureTotals::default();
     let mut write_error = None;
     let mut line = Vec::new();
+    let mut merge_report = None;
     for input in inputs {
         let live = matches!(input, Input::Live { .. });
         let name = input.name();
@@ -343,6 +356,21 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
                     t
                 })
             }
+            Input::Vantage { client, server } => crate::vantage::read(
+                &client, &server, args, &ports, &params,
+            )
+            .map(|(records, mut files, report)| {
+                let mut sink = sink;
+                for r in records {
+                    sink(r);
+                }
+                merge_report = Some(report);
+                let last = files.pop().unwrap_or_default();
+                for t in &files {
+                    totals.add(t);
+                }
+                last
+            }),
             Input::Live { interface, stop } => {
                 LiveCapture::open(&interface, args.filter.as_deref(), stop).map(|mut src| {
                     eprintln!(
@@ -387,6 +415,9 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
     let summary = stats.summary();
     let log_reports = logs.reports(summary.start.zip(summary.end));
     for w in log_reports.iter().flat_map(|r| &r.warnings) {
+        eprintln!("warning: {w}");
+    }
+    for w in merge_report.iter().flat_map(|r| &r.warnings) {
         eprintln!("warning: {w}");
     }
     match args.format {
@@ -464,6 +495,9 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
                 );
             }
             crate::logs::text(&mut o, &log_reports);
+            if let Some(r) = &merge_report {
+                crate::vantage::text(&mut o, r);
+            }
             output::sections(&mut o, &summary, true);
             let mut advice = patterns.sentences();
             advice.extend(output::advice(args.connect_timeout.as_secs_f64(), &summary));
@@ -485,6 +519,8 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
                 connect_timeout_s: f64,
                 #[serde(skip_serializing_if = "<[_]>::is_empty")]
                 server_logs: &'a [hsp_errlog::LogReport],
+                #[serde(skip_serializing_if = "Option::is_none")]
+                vantage: Option<&'a hsp_merge::MergeReport>,
             }
             serde_json::to_writer(
                 &mut out,
@@ -493,6 +529,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
                     totals: &totals,
                     connect_timeout_s: args.connect_timeout.as_secs_f64(),
                     server_logs: &log_reports,
+                    vantage: merge_report.as_ref(),
                 },
             )?;
             out.write_all(b"\n")?;

@@ -13,6 +13,7 @@ mod output;
 mod packets;
 mod probe;
 mod status;
+mod vantage;
 
 use std::process::ExitCode;
 

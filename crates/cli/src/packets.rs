@@ -94,7 +94,9 @@ pub(crate) fn run(args: &DecodeArgs, ports: &[u16]) -> Result<ExitCode> {
                 args.common.format,
                 &mut out,
             )?,
-            Input::Live { .. } => unreachable!("decode reads files"),
+            Input::Live { .. } | Input::Vantage { .. } => {
+                unreachable!("--packets reads files (--vantage conflicts with it)")
+            }
         };
         for w in &listed.warnings {
             eprintln!("warning: {name}: {w}");

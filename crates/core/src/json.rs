@@ -10,6 +10,7 @@
 //! so a new field does not compile until it is written.
 
 use crate::classify::AppError;
+use crate::path::{OneWay, PathReport, PerDirection, View, Views};
 use crate::phase::{Party, PhaseTimes, micros};
 use crate::record::{
     AuthInfo, CaptureCut, ConnectionRecord, Frames, ServerError, TcpEvidence, TcpInfo, TlsInfo,
@@ -120,6 +121,87 @@ impl<'a> Obj<'a> {
     fn close(self) {
         self.out.push(b'}');
     }
+}
+
+fn strings(out: &mut Vec<u8>, list: &[String]) {
+    out.push(b'[');
+    for (i, e) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, e);
+    }
+    out.push(b']');
+}
+
+fn write_views(o: &mut Obj<'_>, v: &Views) {
+    let Views { client, server } = v;
+    for (k, view) in [(k!("client"), client), (k!("server"), server)] {
+        let Some(View {
+            stream,
+            client,
+            server,
+            verdict,
+            outcome,
+            phase,
+            evidence,
+        }) = view
+        else {
+            continue;
+        };
+        o.object(k, |o| {
+            o.opt_uint(k!("stream"), *stream);
+            o.opt_str(k!("client"), client.as_deref());
+            o.str(k!("server"), server);
+            o.word(k!("verdict"), verdict.name());
+            o.word(k!("outcome"), outcome);
+            o.word(k!("phase"), phase.name());
+            o.key(k!("evidence"));
+            strings(o.out, evidence);
+        });
+    }
+}
+
+fn write_path(o: &mut Obj<'_>, p: &PathReport) {
+    let PathReport {
+        seen_by,
+        offset_us,
+        one_way_us,
+        lost_between,
+    } = p;
+    o.word(k!("seen_by"), seen_by);
+    if let Some(off) = offset_us {
+        o.key(k!("offset_us"));
+        if *off < 0 {
+            o.out.push(b'-');
+        }
+        uint(o.out, off.unsigned_abs());
+    }
+    o.object(k!("one_way_us"), |o| {
+        let PerDirection { c2s, s2c } = one_way_us;
+        for (k, w) in [(k!("c2s"), c2s), (k!("s2c"), s2c)] {
+            o.key(k);
+            match w {
+                Some(OneWay {
+                    median,
+                    max,
+                    packets,
+                }) => {
+                    let mut w = Obj::open(o.out);
+                    w.uint(k!("median"), *median);
+                    w.uint(k!("max"), *max);
+                    w.uint(k!("packets"), *packets);
+                    w.close();
+                }
+                None => o.out.extend_from_slice(b"null"),
+            }
+        }
+    });
+    o.object(k!("lost_between"), |o| {
+        let PerDirection { c2s, s2c } = lost_between;
+        o.uint(k!("c2s"), *c2s);
+        o.uint(k!("s2c"), *s2c);
+    });
 }
 
 /// `v` in decimal: two digits per division, from a table (most of a
@@ -355,6 +437,8 @@ impl ConnectionRecord {
             capture,
             server_log,
             near_connect_timeout,
+            views,
+            path,
             evidence,
         } = self;
         out.reserve(1024);
@@ -432,15 +516,14 @@ impl ConnectionRecord {
             o.out.push(b']');
         }
         o.bool(k!("near_connect_timeout"), *near_connect_timeout);
-        o.key(k!("evidence"));
-        o.out.push(b'[');
-        for (i, e) in evidence.iter().enumerate() {
-            if i > 0 {
-                o.out.push(b',');
-            }
-            string(o.out, e);
+        if let Some(v) = views {
+            o.object(k!("views"), |o| write_views(o, v));
         }
-        o.out.push(b']');
+        if let Some(p) = path {
+            o.object(k!("path"), |o| write_path(o, p));
+        }
+        o.key(k!("evidence"));
+        strings(o.out, evidence);
         o.close();
     }
 }
@@ -501,6 +584,12 @@ mod tests {
                 11,
             )),
             proptest::option::of((proptest::option::of(any::<u32>()), any::<u64>())),
+            proptest::option::of((
+                proptest::option::of(any::<i64>()),
+                any::<[u32; 6]>(),
+                any::<[bool; 3]>(),
+                text(),
+            )),
         );
         (base, optional).prop_map(|(b, o)| {
             let (id, stream, client, server, v, p, ph, times, near, evidence) = b;
@@ -523,7 +612,39 @@ mod tests {
             r.phase = Phase::ALL[ph];
             r.near_connect_timeout = near;
             r.evidence = evidence;
-            let (error, app, version, conn_id, auth, tls, info, tcp, frames, cut) = o;
+            let (error, app, version, conn_id, auth, tls, info, tcp, frames, cut, two) = o;
+            if let Some((offset_us, n, b, t)) = two {
+                let view = View {
+                    stream: Some(n[0]),
+                    client: b[0].then(|| t.clone()),
+                    server: t.clone(),
+                    verdict: Verdict::ALL[n[1] as usize % Verdict::ALL.len()],
+                    outcome: "completed",
+                    phase: Phase::ALL[n[2] as usize % Phase::ALL.len()],
+                    evidence: vec![t],
+                };
+                r.views = Some(Box::new(Views {
+                    client: b[1].then(|| view.clone()),
+                    server: Some(view),
+                }));
+                let way = |i: usize| OneWay {
+                    median: u64::from(n[i]),
+                    max: u64::from(n[i]) << 3,
+                    packets: n[i + 1],
+                };
+                r.path = Some(Box::new(PathReport {
+                    seen_by: ["both", "client"][usize::from(b[2])],
+                    offset_us,
+                    one_way_us: PerDirection {
+                        c2s: b[2].then(|| way(3)),
+                        s2c: Some(way(4)),
+                    },
+                    lost_between: PerDirection {
+                        c2s: n[5],
+                        s2c: n[0],
+                    },
+                }));
+            }
             r.capture = cut.map(|(snaplen, bytes_cut)| CaptureCut { snaplen, bytes_cut });
             if let Some(t) = r.time {
                 r.server_log = vec![crate::server_log::ServerLogLine {

@@ -9,6 +9,9 @@
 //! - [`network`]: what a capture shows beyond a retransmission count
 //!   (which packet was resent, unseen bytes, resets their sender did not
 //!   send), weighed and worded in one place;
+//! - [`path`]: two captures of one connection, at the client and at the
+//!   server: what their comparison proves (loss between the taps, resets
+//!   born between them);
 //! - [`record`]: the `{"type":"connection"}` record both drivers emit;
 //! - [`stats`]: HdrHistogram per phase and counts, merged across workers.
 //!
@@ -21,6 +24,7 @@ pub mod classify;
 pub mod evidence;
 mod json;
 pub mod network;
+pub mod path;
 pub mod phase;
 pub mod record;
 pub mod server_log;

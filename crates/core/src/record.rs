@@ -201,6 +201,14 @@ pub struct ConnectionRecord {
     pub server_log: Vec<crate::server_log::ServerLogLine>,
     /// A phase took more than half of `connect_timeout`.
     pub near_connect_timeout: bool,
+    /// Two captures of the connection (`decode --vantage`): each tap's own
+    /// reading.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub views: Option<Box<crate::path::Views>>,
+    /// Two captures of the connection: what the path between the taps
+    /// did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<Box<crate::path::PathReport>>,
     /// The facts behind the verdict.
     pub evidence: Vec<String>,
 }
@@ -234,6 +242,8 @@ impl ConnectionRecord {
             capture: None,
             server_log: Vec::new(),
             near_connect_timeout: c.near_connect_timeout,
+            views: None,
+            path: None,
             evidence: c.evidence,
         }
     }

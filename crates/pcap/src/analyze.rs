@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use hsp_core::ConnectionRecord;
 use hsp_core::classify::Params;
+use hsp_core::path::WireLog;
 use hsp_wire::observer::ObserverConfig;
 
 use crate::source::{Next, RecordSource};
@@ -40,6 +41,9 @@ pub struct FileTotals {
     pub kernel_dropped: Option<u64>,
     /// From the first record to the last.
     pub span: Duration,
+    /// The first record's time (since the epoch).
+    #[serde(skip)]
+    pub first: Option<Duration>,
     /// Connections finished early for idleness.
     pub evicted: u64,
     /// Connection records emitted.
@@ -156,8 +160,33 @@ pub fn analyze<S: RecordSource + ?Sized>(
     params: &Params,
     mut sink: impl FnMut(ConnectionRecord) + Send,
 ) -> FileTotals {
+    analyze_inner(source, ports, params, false, |r, _| sink(r))
+}
+
+/// As [`analyze`], with each record its connection's segments as this tap
+/// saw them (the first [`WireLog::MAX`]), for comparison with a capture of
+/// the same traffic taken elsewhere.
+pub fn analyze_with_wire<S: RecordSource + ?Sized>(
+    source: &mut S,
+    ports: &[u16],
+    params: &Params,
+    sink: impl FnMut(ConnectionRecord, WireLog) + Send,
+) -> FileTotals {
+    analyze_inner(source, ports, params, true, sink)
+}
+
+fn analyze_inner<S: RecordSource + ?Sized>(
+    source: &mut S,
+    ports: &[u16],
+    params: &Params,
+    wire: bool,
+    mut sink: impl FnMut(ConnectionRecord, WireLog) + Send,
+) -> FileTotals {
     let dlt = source.linktype();
     let mut follower = Follower::new(ports.to_vec(), ObserverConfig::default()).without_events();
+    if wire {
+        follower = follower.with_wire_log();
+    }
     let mut totals = FileTotals::default();
     let mut warnings = Warnings::default();
     if !crate::link::decodable(dlt) {
@@ -177,16 +206,17 @@ pub fn analyze<S: RecordSource + ?Sized>(
     std::thread::scope(|scope| {
         let recorder = scope.spawn(move || {
             let mut n = 0u64;
-            for batch in rx {
-                for (f, start) in &batch {
+            for mut batch in rx {
+                for (f, start) in &mut batch {
                     let mut r = f.track.record(f.conn, f.endpoints, *start, params);
+                    let log = f.track.take_wire();
                     if f.evicted {
                         r.evidence.push(
                             "evicted: idle past the bound; the rest of it is not judged".into(),
                         );
                     }
                     n += 1;
-                    sink(r);
+                    sink(r, log);
                 }
                 let _ = back_tx.try_send(batch);
             }
@@ -243,6 +273,7 @@ pub fn analyze<S: RecordSource + ?Sized>(
         totals.evicted = follower.evicted();
         totals.left_out = follower.left_out();
         totals.span = last.saturating_sub(t0);
+        totals.first = first;
         totals.kernel_dropped = source.dropped();
         match recorder.join() {
             Ok(n) => totals.connections = n,

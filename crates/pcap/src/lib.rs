@@ -36,7 +36,7 @@ mod source;
 mod tls;
 pub mod track;
 
-pub use analyze::{FileTotals, analyze, analyze_file};
+pub use analyze::{FileTotals, analyze, analyze_file, analyze_with_wire};
 pub use chain::{Chain, Part, plan};
 pub use events::{Step, each_event};
 pub use follow::{

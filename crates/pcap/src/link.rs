@@ -285,6 +285,15 @@ pub(crate) fn has_timestamp(options: &[u8]) -> bool {
     find_option(options, 8).is_some()
 }
 
+/// The TCP timestamp option's value (TSval), if present.
+pub(crate) fn timestamp_value(options: &[u8]) -> Option<u32> {
+    if options.len() >= 12 && options[..4] == [1, 1, 8, 10] {
+        return Some(be32(options, 4));
+    }
+    let body = find_option(options, 8)?;
+    (body.len() >= 8).then(|| be32(body, 0))
+}
+
 /// The SACK blocks (kind 5) among TCP `options`, as (left, right) edges.
 pub(crate) fn sack_blocks(options: &[u8]) -> impl Iterator<Item = (u32, u32)> + '_ {
     let body = find_option(options, 5).unwrap_or(&[]);

@@ -272,6 +272,8 @@ pub struct Follower {
     /// Whether callers want the observer's events (packet listings), or
     /// only the finished connections.
     emit_events: bool,
+    /// Keep each connection's segments (for a second vantage point).
+    wire_log: bool,
     scratch: Vec<ObserverEvent>,
     next_id: ConnId,
     servers: Servers,
@@ -371,6 +373,7 @@ impl Follower {
             conns: HashMap::with_hasher(FlowHash::new()),
             syn_times: HashMap::new(),
             emit_events: true,
+            wire_log: false,
             scratch: Vec::new(),
             next_id: 0,
             servers: Servers::new(server_ports),
@@ -391,6 +394,14 @@ impl Follower {
     /// finished as they stand and counted in [`evicted`](Self::evicted).
     pub fn with_idle_bound(mut self, bound: Duration) -> Self {
         self.idle_bound = bound;
+        self
+    }
+
+    /// Each connection keeps its segments as the tap saw them
+    /// ([`Track::take_wire`]), to compare with another capture of the same
+    /// traffic.
+    pub fn with_wire_log(mut self) -> Self {
+        self.wire_log = true;
         self
     }
 
@@ -690,6 +701,9 @@ impl Follower {
                 t.set_opening(Self::opening(&mut self.syn_times, ep.server, at));
             }
             t.on_segment(dir, seg, at, frame);
+            if self.wire_log {
+                t.log_wire(d, seg, at, frame);
+            }
             if seg.truncated {
                 t.snaplen = self.snaplen;
             }

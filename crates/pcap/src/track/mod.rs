@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use hsp_core::evidence::capture;
 use hsp_core::network::{HandshakePacket, Side};
+use hsp_core::path::{WireLog, WireSeg, flag};
 use hsp_wire::observer::{Direction, Milestone, Notice, ObserverEvent};
 use hsp_wire::packets::Packet;
 
@@ -96,6 +97,9 @@ pub struct Track {
     opening: u32,
     /// The TLS record headers after the SSLRequest (TLS connections only).
     tls_records: Option<Box<TlsSeen>>,
+    /// Every segment as the tap saw it, for comparison with another
+    /// capture of the same traffic (only when the follower was asked).
+    wire: Option<Box<WireLog>>,
 }
 
 fn idx(d: Direction) -> usize {
@@ -223,6 +227,31 @@ impl Track {
                 self.unacked_since[o] = None;
             }
         }
+    }
+
+    /// Notes `seg`, from direction `d`, in the wire log.
+    pub(crate) fn log_wire(&mut self, d: usize, seg: &Segment<'_>, at: Duration, frame: u64) {
+        let f = seg.flags;
+        let flags = (if f.syn { flag::SYN } else { 0 })
+            | (if f.ack { flag::ACK } else { 0 })
+            | (if f.fin { flag::FIN } else { 0 })
+            | (if f.rst { flag::RST } else { 0 });
+        self.wire.get_or_insert_with(Box::default).push(WireSeg {
+            at_us: u64::try_from(at.as_micros()).unwrap_or(u64::MAX),
+            from_client: d == 0,
+            seq: seg.seq,
+            ack: if f.ack { seg.ack } else { 0 },
+            len: seg.len,
+            flags,
+            tsval: crate::link::timestamp_value(seg.options),
+            ttl: seg.ttl,
+            frame,
+        });
+    }
+
+    /// The wire log, taken out (empty unless the follower kept one).
+    pub fn take_wire(&mut self) -> WireLog {
+        self.wire.take().map(|w| *w).unwrap_or_default()
     }
 
     /// How late bytes may come after later ones and still be reordered
