@@ -624,6 +624,9 @@ fn write_connection(
                 output::fmt_us(total),
                 r.evidence.first().map_or("", String::as_str)
             )?;
+            if r.verdict != hsp_core::Verdict::Ok {
+                crate::vantage::ladder(out, r)?;
+            }
         }
         _ => {}
     }

@@ -125,3 +125,115 @@ pub(crate) fn text(o: &mut String, r: &MergeReport) {
 pub(crate) fn input_name(client: &[PathBuf], server: &[PathBuf]) -> String {
     format!("client {} / server {}", names(client), names(server))
 }
+
+/// Lane width between the two taps' columns.
+const LANE: usize = 46;
+/// Rungs drawn of packets both taps saw (lost and born ones are all drawn).
+const RUNGS: usize = 30;
+
+/// The ladder diagram of a merged connection: client's tap on the left,
+/// server's on the right, one rung per packet (pure ACKs left out) with
+/// its time at each tap; a packet lost between the taps stops in the
+/// middle, one born between them starts there.
+pub(crate) fn ladder(out: &mut impl std::io::Write, r: &ConnectionRecord) -> std::io::Result<()> {
+    let Some(path) = r.path.as_deref() else {
+        return Ok(());
+    };
+    if path.packets.is_empty() {
+        return Ok(());
+    }
+    let t = |v: Option<u64>| v.map_or_else(String::new, crate::output::fmt_us);
+    let ends = format!("{} -> {}", r.client.as_deref().unwrap_or("?"), r.server);
+    writeln!(
+        out,
+        "      client tap  {ends:<w$}  server tap",
+        w = LANE + 2
+    )?;
+    let mut hidden = 0;
+    for (i, p) in path.packets.iter().enumerate() {
+        // Every lost or born rung; of those both taps saw, the first ones.
+        if i >= RUNGS && p.sent_us.is_some() && p.arrived_us.is_some() {
+            hidden += 1;
+            continue;
+        }
+        let label: String = p.what.chars().take(LANE - 10).collect();
+        let from_client = p.from == "client";
+        let (left, rung, right, note) = match (p.sent_us, p.arrived_us, from_client) {
+            (Some(_), Some(_), true) => (
+                p.sent_us,
+                format!("-- {label} {}>", "-".repeat(LANE - label.len() - 5)),
+                p.arrived_us,
+                "",
+            ),
+            (Some(_), Some(_), false) => (
+                p.arrived_us,
+                format!("<{} {label} --", "-".repeat(LANE - label.len() - 5)),
+                p.sent_us,
+                "",
+            ),
+            (Some(_), None, true) => (
+                p.sent_us,
+                format!(
+                    "{:<w$}",
+                    format!(
+                        "-- {label} {}X",
+                        "-".repeat((LANE / 2 + 4).saturating_sub(label.len() + 4))
+                    ),
+                    w = LANE
+                ),
+                None,
+                "lost between the taps",
+            ),
+            (Some(_), None, false) => (
+                None,
+                format!(
+                    "{:>w$}",
+                    format!(
+                        "X{} {label} --",
+                        "-".repeat((LANE / 2 + 4).saturating_sub(label.len() + 4))
+                    ),
+                    w = LANE
+                ),
+                p.sent_us,
+                "lost between the taps",
+            ),
+            // Born between the taps, in `from`'s name, reaching the other.
+            (None, _, true) => (
+                None,
+                format!(
+                    "{:>w$}",
+                    format!(
+                        "X-- {label} {}>",
+                        "-".repeat((LANE / 2).saturating_sub(label.len() + 5))
+                    ),
+                    w = LANE
+                ),
+                p.arrived_us,
+                "born between the taps",
+            ),
+            (None, _, false) => (
+                p.arrived_us,
+                format!(
+                    "{:<w$}",
+                    format!(
+                        "<{} {label} --X",
+                        "-".repeat((LANE / 2).saturating_sub(label.len() + 5))
+                    ),
+                    w = LANE
+                ),
+                None,
+                "born between the taps",
+            ),
+        };
+        let line = format!("      {:>10} |{rung}| {:<10} {note}", t(left), t(right));
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    if hidden > 0 {
+        writeln!(
+            out,
+            "      {:>10}  ... {hidden} more packet(s) seen at both taps",
+            ""
+        )?;
+    }
+    Ok(())
+}

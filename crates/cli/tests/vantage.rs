@@ -272,3 +272,49 @@ fn one_end_is_not_enough() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("client=FILE"));
 }
+
+#[test]
+fn the_ladder_shows_each_copy_of_the_lost_login_stopping_between_the_taps() {
+    let (c, s) = (
+        fixture("net-login-blackhole-client.pcap"),
+        fixture("net-login-blackhole-server.pcap"),
+    );
+    // JSONL: every packet with its two times, the lost ones with one.
+    let o = merged(&c, &s, &["--connect-timeout", "2s"]);
+    for r in records(&o).iter().filter(|r| r["type"] == "connection") {
+        let packets = r["path"]["packets"].as_array().unwrap();
+        let logins: Vec<&Value> = packets
+            .iter()
+            .filter(|p| p["what"] == "the login")
+            .collect();
+        assert!(logins.len() >= 2, "{packets:?}");
+        assert!(logins.iter().all(|p| p.get("arrived_us").is_none()));
+        let greeting = packets
+            .iter()
+            .find(|p| p["what"] == "the greeting")
+            .unwrap();
+        assert!(greeting["arrived_us"].as_u64() >= greeting["sent_us"].as_u64());
+        let c2s = &r["path"]["one_way_us"]["c2s"];
+        assert!(c2s["packets"].as_u64().unwrap() >= 2, "{c2s}");
+        assert_eq!(
+            r["path"]["lost_between"]["c2s"].as_u64(),
+            Some(logins.len() as u64)
+        );
+    }
+    // Text: a rung per copy, stopped in the middle.
+    let o = Command::new(env!("CARGO_BIN_EXE_handshake-probe"))
+        .args(["decode", "--connect-timeout", "2s", "--vantage"])
+        .arg(format!("client={}", c.display()))
+        .arg("--vantage")
+        .arg(format!("server={}", s.display()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lost: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("-- the login") && l.ends_with("lost between the taps"))
+        .collect();
+    assert!(lost.len() >= 4, "{text}");
+    assert!(lost.iter().all(|l| l.contains('X')), "{text}");
+    assert!(text.contains("client tap") && text.contains("server tap"));
+}

@@ -10,7 +10,7 @@
 //! so a new field does not compile until it is written.
 
 use crate::classify::AppError;
-use crate::path::{OneWay, PathReport, PerDirection, View, Views};
+use crate::path::{OneWay, PathPacket, PathReport, PerDirection, View, Views};
 use crate::phase::{Party, PhaseTimes, micros};
 use crate::record::{
     AuthInfo, CaptureCut, ConnectionRecord, Frames, ServerError, TcpEvidence, TcpInfo, TlsInfo,
@@ -168,6 +168,7 @@ fn write_path(o: &mut Obj<'_>, p: &PathReport) {
         offset_us,
         one_way_us,
         lost_between,
+        packets,
     } = p;
     o.word(k!("seen_by"), seen_by);
     if let Some(off) = offset_us {
@@ -202,6 +203,26 @@ fn write_path(o: &mut Obj<'_>, p: &PathReport) {
         o.uint(k!("c2s"), *c2s);
         o.uint(k!("s2c"), *s2c);
     });
+    o.key(k!("packets"));
+    o.out.push(b'[');
+    for (i, p) in packets.iter().enumerate() {
+        if i > 0 {
+            o.out.push(b',');
+        }
+        let PathPacket {
+            from,
+            what,
+            sent_us,
+            arrived_us,
+        } = p;
+        let mut e = Obj::open(o.out);
+        e.word(k!("from"), from);
+        e.str(k!("what"), what);
+        e.opt_uint(k!("sent_us"), *sent_us);
+        e.opt_uint(k!("arrived_us"), *arrived_us);
+        e.close();
+    }
+    o.out.push(b']');
 }
 
 /// `v` in decimal: two digits per division, from a table (most of a
@@ -621,7 +642,7 @@ mod tests {
                     verdict: Verdict::ALL[n[1] as usize % Verdict::ALL.len()],
                     outcome: "completed",
                     phase: Phase::ALL[n[2] as usize % Phase::ALL.len()],
-                    evidence: vec![t],
+                    evidence: vec![t.clone()],
                 };
                 r.views = Some(Box::new(Views {
                     client: b[1].then(|| view.clone()),
@@ -643,6 +664,20 @@ mod tests {
                         c2s: n[5],
                         s2c: n[0],
                     },
+                    packets: vec![
+                        PathPacket {
+                            from: "client",
+                            what: t,
+                            sent_us: Some(u64::from(n[1])),
+                            arrived_us: b[0].then_some(u64::from(n[2])),
+                        },
+                        PathPacket {
+                            from: "server",
+                            what: "the greeting".into(),
+                            sent_us: None,
+                            arrived_us: Some(u64::from(n[3])),
+                        },
+                    ],
                 }));
             }
             r.capture = cut.map(|(snaplen, bytes_cut)| CaptureCut { snaplen, bytes_cut });

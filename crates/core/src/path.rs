@@ -374,6 +374,27 @@ pub struct PathReport {
     pub one_way_us: PerDirection<Option<OneWay>>,
     /// Segments lost between the taps per direction (every copy).
     pub lost_between: PerDirection<u32>,
+    /// Every packet but pure ACKs (the first 512 of each tap), in time
+    /// order: the ladder diagram's rungs.
+    pub packets: Vec<PathPacket>,
+}
+
+/// One packet on the path: when it left its sender's tap and reached the
+/// other, µs on the client tap's clock from the connection's first packet
+/// there. A lost packet has no `arrived_us`; a packet born between the taps
+/// no `sent_us`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathPacket {
+    /// `client` or `server`: whose packet it is (or whose name it bears).
+    pub from: &'static str,
+    /// What it was.
+    pub what: String,
+    /// Left its sender's tap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_us: Option<u64>,
+    /// Reached the other tap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arrived_us: Option<u64>,
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 use hsp_core::ConnectionRecord;
 use hsp_core::network::Side;
 use hsp_core::path::{
-    BornBetween, LostBetween, OneWay, PathFacts, PathReport, PerDirection, View, Views, WireLog,
-    WireSeg, flag, merged_verdict,
+    BornBetween, LostBetween, OneWay, PathFacts, PathPacket, PathReport, PerDirection, View, Views,
+    WireLog, WireSeg, flag, merged_verdict,
 };
 
 use crate::pairs::Sorted;
@@ -123,6 +123,27 @@ fn both(
         });
     }
     let ends = [handshake_end(&cr), handshake_end(&sr)];
+    // On the client tap's clock, from the connection's start there.
+    let rel = |t: u64, tap: Side| {
+        let t = if tap == Side::Client {
+            t
+        } else {
+            clocks.across(t, Side::Server)
+        };
+        t.saturating_sub(start)
+    };
+    let mut packets = Vec::new();
+    for p in &s.pairs {
+        if let Some(what) = names.name(&p.seg) {
+            let from = p.seg.sender();
+            packets.push(PathPacket {
+                from: from.name(),
+                what,
+                sent_us: Some(rel(p.sent_us, from)),
+                arrived_us: Some(rel(p.arrived_us, from.peer())),
+            });
+        }
+    }
     let margin = |d: usize| {
         facts.one_way[d]
             .map_or(0, |w| w.max.saturating_mul(2))
@@ -143,6 +164,14 @@ fn both(
             continue;
         }
         facts.lost_segments[d] += 1;
+        if let Some(what) = names.name(seg) {
+            packets.push(PathPacket {
+                from: from.name(),
+                what,
+                sent_us: Some(rel(seg.at_us, from)),
+                arrived_us: None,
+            });
+        }
         if ends[d].is_some_and(|e| seg.at_us > e) {
             continue;
         }
@@ -170,6 +199,12 @@ fn both(
                 in_name_of,
                 at_us: at.saturating_sub(start),
                 frame: seg.frame,
+            });
+            packets.push(PathPacket {
+                from: in_name_of.name(),
+                what: format!("a RST in the {}'s name", in_name_of.name()),
+                sent_us: None,
+                arrived_us: Some(at.saturating_sub(start)),
             });
         }
     }
@@ -203,7 +238,10 @@ fn both(
         r.stream = c.stream;
         r.id = c.stream.map_or(r.id, u64::from);
     }
-    r.path = Some(Box::new(report(&facts, "both", Some(clocks.offset))));
+    packets.sort_by_key(|p| p.sent_us.or(p.arrived_us));
+    let mut path = report(&facts, "both", Some(clocks.offset));
+    path.packets = packets;
+    r.path = Some(Box::new(path));
     r.views = Some(Box::new(views));
     r
 }
@@ -221,15 +259,22 @@ fn client_only((r, log): (ConnectionRecord, WireLog), clocks: &Clocks) -> Connec
             && clocks.covers(Side::Server, clocks.across(b, Side::Client), MARGIN_US)
     });
     let mut note = None;
+    let mut packets = Vec::new();
     if covered {
         let names = Names::of(&log, &WireLog::default());
         let end = handshake_end(&r);
         for seg in log.segs.iter().filter(|s| s.from_client) {
             facts.lost_segments[0] += 1;
-            if end.is_some_and(|e| seg.at_us > e) {
+            let Some(what) = names.name(seg) else {
                 continue;
-            }
-            if let Some(what) = names.name(seg) {
+            };
+            packets.push(PathPacket {
+                from: "client",
+                what: what.clone(),
+                sent_us: Some(seg.at_us - start),
+                arrived_us: None,
+            });
+            if end.is_none_or(|e| seg.at_us <= e) {
                 lost_at(&mut facts.lost[0], Side::Client, what, seg.at_us - start);
             }
         }
@@ -238,7 +283,11 @@ fn client_only((r, log): (ConnectionRecord, WireLog), clocks: &Clocks) -> Connec
                 .to_owned(),
         );
     }
-    one_view(r, Side::Client, facts, note)
+    let mut r = one_view(r, Side::Client, facts, note);
+    if let Some(p) = r.path.as_mut() {
+        p.packets = packets;
+    }
+    r
 }
 
 /// A record seen by one tap, with the path's facts so far.
@@ -289,6 +338,7 @@ fn report(f: &PathFacts, seen_by: &'static str, offset: Option<i64>) -> PathRepo
             c2s: f.lost_segments[0],
             s2c: f.lost_segments[1],
         },
+        packets: Vec::new(),
     }
 }
 

@@ -19,6 +19,8 @@ use hsp_core::path::{WireLog, WireSeg, flag};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pair {
     pub(crate) from_client: bool,
+    /// As the sender's tap saw it.
+    pub(crate) seg: WireSeg,
     /// At the sender's tap, µs on that tap's clock.
     pub(crate) sent_us: u64,
     /// At the receiver's tap, µs on that tap's clock.
@@ -69,6 +71,7 @@ pub(crate) fn sort(client: &WireLog, server: &WireLog) -> Sorted {
                     used[i] = true;
                     out.pairs.push(Pair {
                         from_client,
+                        seg: *s,
                         sent_us: s.at_us,
                         arrived_us: arrivals[i].at_us,
                     });
@@ -228,11 +231,13 @@ mod tests {
         // Server clock 1000 µs ahead; 40 µs one way.
         b.add(&Pair {
             from_client: true,
+            seg: seg(10_000, true, 1, 0, flag::ACK, 1),
             sent_us: 10_000,
             arrived_us: 11_040,
         });
         b.add(&Pair {
             from_client: false,
+            seg: seg(12_000, false, 1, 0, flag::ACK, 1),
             sent_us: 12_000,
             arrived_us: 11_040,
         });
