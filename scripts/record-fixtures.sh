@@ -188,7 +188,7 @@ mv "$tmp/expected.tsv" "$out/expected-verdicts.tsv"
   echo 'build: through a router namespace (10.79.x; iptables in the router drops or rejects, captured at both ends at once),'
   echo 'and on loopback (PHP 8.2 mysqlnd, prometheus-mysqld-exporter'\''s Go driver, raw Python sockets, TLS with throwaway'
   echo 'CAs). `quit-lost.pcap` is `cli-native-query.pcap` with its COM_QUIT frame removed by `editcap`: a capture that lost'
-  echo 'a packet the peer acknowledged. `snaplen-96.pcap`, `midstream-pooled.pcap`, `after-greeting.pcap` and `server-log.pcap` come from `scripts/record-partial.sh`'
+  echo 'a packet the peer acknowledged. `net-nat-*.pcap` come from `scripts/record-nat.sh`. `snaplen-96.pcap`, `midstream-pooled.pcap`, `after-greeting.pcap` and `server-log.pcap` come from `scripts/record-partial.sh`'
   echo '(a real `tcpdump -s 96`, as production captures are taken). The `net-loss` lines of `expected-verdicts.tsv` were pinned one by one after review'
   echo '(see the comment there); a fresh recording gets the probe'\''s verdict or network_stall for them.'
   echo
@@ -203,6 +203,8 @@ python3 scripts/conformance.py target/release/handshake-probe "$out" || true
 bash scripts/record-hardcases.sh "$out"
 # The partial captures (snaplen, mid-stream) add theirs.
 bash scripts/record-partial.sh "$out"
+# The NAT pair (two vantage points through an address and port rewrite).
+bash scripts/record-nat.sh "$out"
 # net-loss's random losses: the expectations above allow the probe's
 # verdict or network_stall; the committed file pins each connection after
 # review against its TCP evidence (see the comment there).

@@ -318,3 +318,30 @@ fn the_ladder_shows_each_copy_of_the_lost_login_stopping_between_the_taps() {
     assert!(lost.iter().all(|l| l.contains('X')), "{text}");
     assert!(text.contains("client tap") && text.contains("server tap"));
 }
+
+#[test]
+fn connections_through_a_nat_are_matched_by_their_sequence_numbers() {
+    // scripts/record-nat.sh: MASQUERADE to ports 41000-41999 in the router.
+    let o = merged(
+        &fixture("net-nat-client.pcap"),
+        &fixture("net-nat-server.pcap"),
+        &["--connect-timeout", "2s", "--wait-timeout", "3s"],
+    );
+    let sum = summary(&o)["vantage"].clone();
+    assert_eq!(sum["matched"], 4, "{sum}");
+    assert_eq!(sum["matched_by_isn"], 4, "{sum}");
+    for r in records(&o).iter().filter(|r| r["type"] == "connection") {
+        let at_client = r["views"]["client"]["client"].as_str().unwrap();
+        let at_server = r["views"]["server"]["client"].as_str().unwrap();
+        assert_ne!(at_client, at_server, "not rewritten: {r}");
+        let port: u16 = at_server.rsplit_once(':').unwrap().1.parse().unwrap();
+        assert!((41_000..42_000).contains(&port), "{at_server}");
+        assert_eq!(r["verdict"], "network_stall");
+        assert!(
+            r["evidence"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("the login left the client")
+        );
+    }
+}
