@@ -293,6 +293,8 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
     let mut write_error = None;
     let mut line = Vec::new();
     let mut merge_report = None;
+    // Each file input's first SYNs, for the pairing hint.
+    let mut syns: Vec<(String, Vec<u32>)> = Vec::new();
     for input in inputs {
         let live = matches!(input, Input::Live { .. });
         let name = input.name();
@@ -383,6 +385,9 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
         };
         match result {
             Ok(t) => {
+                if !live && merge_report.is_none() {
+                    syns.push((name.clone(), t.syn_sample.clone()));
+                }
                 totals.add(&t);
                 for w in &t.warnings {
                     eprintln!("warning: {name}: {w}");
@@ -419,6 +424,9 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
     }
     for w in merge_report.iter().flat_map(|r| &r.warnings) {
         eprintln!("warning: {w}");
+    }
+    if let Some(h) = crate::vantage::pairing_hint(&syns) {
+        eprintln!("hint: {h}");
     }
     match args.format {
         Format::Text => {

@@ -237,3 +237,21 @@ pub(crate) fn ladder(out: &mut impl std::io::Write, r: &ConnectionRecord) -> std
     }
     Ok(())
 }
+
+/// Two inputs that saw the same connections (their SYNs carry the same
+/// initial sequence numbers) are two vantage points of one traffic: the
+/// hint says how to merge them.
+pub(crate) fn pairing_hint(syns: &[(String, Vec<u32>)]) -> Option<String> {
+    for (i, (a, sa)) in syns.iter().enumerate() {
+        for (b, sb) in &syns[i + 1..] {
+            let shared = sa.iter().filter(|isn| sb.contains(isn)).count();
+            // Random 32-bit ISNs: two in common is no coincidence.
+            if shared >= 2 || (shared == 1 && sa.len().min(sb.len()) == 1) {
+                return Some(format!(
+                    "{a} and {b} saw the same connections ({shared} SYN(s) in common): two vantage points of one traffic? `decode --vantage client={a} --vantage server={b}` merges them into one record per connection, proving loss and resets between the taps (files given the wrong way round are read swapped)"
+                ));
+            }
+        }
+    }
+    None
+}

@@ -345,3 +345,146 @@ fn connections_through_a_nat_are_matched_by_their_sequence_numbers() {
         );
     }
 }
+
+#[test]
+fn two_captures_of_one_traffic_given_as_files_get_a_hint() {
+    let (c, s) = (
+        fixture("net-nat-client.pcap"),
+        fixture("net-nat-server.pcap"),
+    );
+    // Read as one capture, they overlap: the warning names --vantage.
+    let o = common::decode(&c, &[s.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--vantage client="), "{err}");
+    // Read apart, their SYNs are the same: a hint.
+    let o = common::decode(&c, &["--separate", s.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("hint:") && l.contains("4 SYN(s) in common")),
+        "{err}"
+    );
+    // Unrelated files: no hint.
+    let o = common::decode(
+        &c,
+        &[
+            "--separate",
+            fixture("net-loss-client.pcap").to_str().unwrap(),
+        ],
+    );
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("hint:"));
+}
+
+/// Frames of `name` without those of TCP stream `stream`, by editcap.
+fn without_stream(name: &str, stream: u32, dir: &Path) -> std::path::PathBuf {
+    let frames = Command::new("tshark")
+        .args(["-r"])
+        .arg(fixture(name))
+        .args([
+            "-Y",
+            &format!("tcp.stream=={stream}"),
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ])
+        .output()
+        .expect("tshark");
+    let list: Vec<String> = String::from_utf8_lossy(&frames.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert!(!list.is_empty());
+    let out = dir.join(format!("{name}-without-{stream}.pcap"));
+    let st = Command::new("editcap")
+        .arg(fixture(name))
+        .arg(&out)
+        .args(&list)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    out
+}
+
+#[test]
+fn connections_one_tap_never_saw_keep_a_record_that_says_which_end_saw_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // The server's tap, capturing all along, never saw the second
+    // connection: every packet it sent is proven lost between the taps (as
+    // a SYN blackholed before the server would be).
+    let s = without_stream("net-nat-server.pcap", 1, dir.path());
+    let o = merged(
+        &fixture("net-nat-client.pcap"),
+        &s,
+        &["--connect-timeout", "2s"],
+    );
+    let sum = summary(&o)["vantage"].clone();
+    assert_eq!(
+        (sum["matched"].as_u64(), sum["client_only"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let recs = records(&o);
+    let only = recs
+        .iter()
+        .find(|r| r["type"] == "connection" && r["path"]["seen_by"] == "client")
+        .unwrap();
+    assert_eq!(only["verdict"], "network_stall", "{only}");
+    assert!(only["views"].get("server").is_none());
+    let ev = only["evidence"].as_array().unwrap();
+    assert!(
+        ev[0]
+            .as_str()
+            .unwrap()
+            .starts_with("the SYN left the client"),
+        "{ev:?}"
+    );
+    assert!(ev.iter().any(|e| e == "seen only by the client's tap"));
+    // A server capture that began later: the connections before it are
+    // the client's alone, and nothing is claimed lost.
+    let late = dir.path().join("late.pcap");
+    let first = Command::new("tshark")
+        .args(["-r"])
+        .arg(fixture("net-nat-server.pcap"))
+        .args([
+            "-Y",
+            "tcp.stream==2 && tcp.flags.syn==1",
+            "-T",
+            "fields",
+            "-e",
+            "frame.time_epoch",
+        ])
+        .output()
+        .unwrap();
+    let t: f64 = String::from_utf8_lossy(&first.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let st = Command::new("editcap")
+        .args(["-A", &format!("{:.6}", t - 0.0001)])
+        .arg(fixture("net-nat-server.pcap"))
+        .arg(&late)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = merged(
+        &fixture("net-nat-client.pcap"),
+        &late,
+        &["--connect-timeout", "2s"],
+    );
+    let sum = summary(&o)["vantage"].clone();
+    assert_eq!(
+        (sum["matched"].as_u64(), sum["client_only"].as_u64()),
+        (Some(2), Some(2)),
+        "{sum}"
+    );
+    for r in records(&o)
+        .iter()
+        .filter(|r| r["type"] == "connection" && r["path"]["seen_by"] == "client")
+    {
+        assert_eq!(r["path"]["lost_between"]["c2s"], 0, "{r}");
+        // The client's own view stands (its login was resent).
+        assert_eq!(r["verdict"], r["views"]["client"]["verdict"]);
+    }
+}

@@ -44,6 +44,10 @@ pub struct FileTotals {
     /// The first record's time (since the epoch).
     #[serde(skip)]
     pub first: Option<Duration>,
+    /// The initial sequence numbers of the first SYNs (up to
+    /// [`SYN_SAMPLE`]): two captures sharing them saw the same connections.
+    #[serde(skip)]
+    pub syn_sample: Vec<u32>,
     /// Connections finished early for idleness.
     pub evicted: u64,
     /// Connection records emitted.
@@ -86,6 +90,9 @@ pub fn analyze_file(
         sink,
     ))
 }
+
+/// Client ISNs kept per capture in [`FileTotals::syn_sample`].
+pub(crate) const SYN_SAMPLE: usize = 256;
 
 /// Finished connections handed to the recorder at once.
 const BATCH: usize = 256;
@@ -259,6 +266,9 @@ fn analyze_inner<S: RecordSource + ?Sized>(
             let Some(seg) = inspect(&rec, dlt, &mut totals, &mut warnings, &mut follower) else {
                 continue;
             };
+            if seg.flags.syn && !seg.flags.ack && totals.syn_sample.len() < SYN_SAMPLE {
+                totals.syn_sample.push(seg.seq);
+            }
             follower.on_segment(&seg, rec.ts, rec.frame, &mut events);
             if follower.has_finished() {
                 batch.extend(follower.drain_finished().map(|f| (f, t0)));

@@ -157,12 +157,14 @@ fn check_boundary(
     };
     if first < last {
         notes.push(format!(
-            "{} starts {:.3} s before {} ends (at {}, before {}): the files overlap; they are read in the order of their first packets",
+            "{} starts {:.3} s before {} ends (at {}, before {}): the files overlap; they are read in the order of their first packets (if they are two captures of the same traffic, taken near the client and near the server, `decode --vantage client={} --vantage server={}` merges them instead)",
             path.display(),
             (last - first).as_secs_f64(),
             prev.display(),
             at(first),
-            at(last)
+            at(last),
+            prev.display(),
+            path.display()
         ));
     } else if first - last > longest.max(Duration::from_secs(1)) {
         notes.push(format!(
