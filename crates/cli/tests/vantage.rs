@@ -488,3 +488,53 @@ fn connections_one_tap_never_saw_keep_a_record_that_says_which_end_saw_them() {
         assert_eq!(r["verdict"], r["views"]["client"]["verdict"]);
     }
 }
+
+#[test]
+fn too_little_overlap_is_warned() {
+    // Only the SYN and the SYN-ACK of each capture: one packet each way.
+    let dir = tempfile::tempdir().unwrap();
+    let keep = |name: &str| {
+        let frames = Command::new("tshark")
+            .args(["-r"])
+            .arg(fixture(name))
+            .args([
+                "-Y",
+                "tcp.flags.syn==1",
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+            ])
+            .output()
+            .unwrap();
+        let list: Vec<String> = String::from_utf8_lossy(&frames.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        let out = dir.path().join(name);
+        let st = Command::new("editcap")
+            .arg("-r")
+            .arg(fixture(name))
+            .arg(&out)
+            .args(&list)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        out
+    };
+    let o = merged(
+        &keep("net-client-linger0-client.pcap"),
+        &keep("net-client-linger0-server.pcap"),
+        &[],
+    );
+    let sum = summary(&o)["vantage"].clone();
+    assert_eq!(sum["packets_matched"], serde_json::json!([1, 1]), "{sum}");
+    assert!(
+        sum["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("too little overlap")),
+        "{sum}"
+    );
+}
