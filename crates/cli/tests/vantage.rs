@@ -11,7 +11,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{fixture, records};
@@ -162,17 +162,43 @@ fn the_routers_resets_are_born_between_the_taps() {
     }
 }
 
-/// `editcap -t SECS` shifts every timestamp of `name` by SECS.
-fn shifted(name: &str, secs: &str, dir: &Path) -> std::path::PathBuf {
-    let out = dir.join(format!("{name}-{secs}.pcap"));
+/// Frame numbers of `name` that tshark's display filter `filter` keeps.
+fn frames_of(name: &str, filter: &str) -> Vec<String> {
+    let o = Command::new("tshark")
+        .args(["-r"])
+        .arg(fixture(name))
+        .args(["-Y", filter, "-T", "fields", "-e", "frame.number"])
+        .output()
+        .expect("tshark (scripts/setup.sh installs it)");
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `editcap ARGS... fixture OUT FRAMES...`, OUT in `dir`.
+fn editcap(name: &str, args: &[&str], frames: &[String], dir: &Path, out: &str) -> PathBuf {
+    let out = dir.join(out);
     let st = Command::new("editcap")
-        .args(["-t", secs])
+        .args(args)
         .arg(fixture(name))
         .arg(&out)
+        .args(frames)
         .status()
         .expect("editcap (scripts/setup.sh installs tshark's tools)");
     assert!(st.success());
     out
+}
+
+/// `editcap -t SECS` shifts every timestamp of `name` by SECS.
+fn shifted(name: &str, secs: &str, dir: &Path) -> PathBuf {
+    editcap(
+        name,
+        &["-t", secs],
+        &[],
+        dir,
+        &format!("{name}-{secs}.pcap"),
+    )
 }
 
 #[test]
@@ -375,35 +401,17 @@ fn two_captures_of_one_traffic_given_as_files_get_a_hint() {
     assert!(!String::from_utf8_lossy(&o.stderr).contains("hint:"));
 }
 
-/// Frames of `name` without those of TCP stream `stream`, by editcap.
-fn without_stream(name: &str, stream: u32, dir: &Path) -> std::path::PathBuf {
-    let frames = Command::new("tshark")
-        .args(["-r"])
-        .arg(fixture(name))
-        .args([
-            "-Y",
-            &format!("tcp.stream=={stream}"),
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ])
-        .output()
-        .expect("tshark");
-    let list: Vec<String> = String::from_utf8_lossy(&frames.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+/// Frames of `name` without those of TCP stream `stream`.
+fn without_stream(name: &str, stream: u32, dir: &Path) -> PathBuf {
+    let list = frames_of(name, &format!("tcp.stream=={stream}"));
     assert!(!list.is_empty());
-    let out = dir.join(format!("{name}-without-{stream}.pcap"));
-    let st = Command::new("editcap")
-        .arg(fixture(name))
-        .arg(&out)
-        .args(&list)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    out
+    editcap(
+        name,
+        &[],
+        &list,
+        dir,
+        &format!("{name}-without-{stream}.pcap"),
+    )
 }
 
 #[test]
@@ -441,18 +449,11 @@ fn connections_one_tap_never_saw_keep_a_record_that_says_which_end_saw_them() {
     assert!(ev.iter().any(|e| e == "seen only by the client's tap"));
     // A server capture that began later: the connections before it are
     // the client's alone, and nothing is claimed lost.
-    let late = dir.path().join("late.pcap");
     let first = Command::new("tshark")
         .args(["-r"])
         .arg(fixture("net-nat-server.pcap"))
-        .args([
-            "-Y",
-            "tcp.stream==2 && tcp.flags.syn==1",
-            "-T",
-            "fields",
-            "-e",
-            "frame.time_epoch",
-        ])
+        .args(["-Y", "tcp.stream==2 && tcp.flags.syn==1"])
+        .args(["-T", "fields", "-e", "frame.time_epoch"])
         .output()
         .unwrap();
     let t: f64 = String::from_utf8_lossy(&first.stdout)
@@ -461,13 +462,14 @@ fn connections_one_tap_never_saw_keep_a_record_that_says_which_end_saw_them() {
         .unwrap()
         .parse()
         .unwrap();
-    let st = Command::new("editcap")
-        .args(["-A", &format!("{:.6}", t - 0.0001)])
-        .arg(fixture("net-nat-server.pcap"))
-        .arg(&late)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let start = format!("{:.6}", t - 0.0001);
+    let late = editcap(
+        "net-nat-server.pcap",
+        &["-A", &start],
+        &[],
+        dir.path(),
+        "late.pcap",
+    );
     let o = merged(
         &fixture("net-nat-client.pcap"),
         &late,
@@ -494,33 +496,8 @@ fn too_little_overlap_is_warned() {
     // Only the SYN and the SYN-ACK of each capture: one packet each way.
     let dir = tempfile::tempdir().unwrap();
     let keep = |name: &str| {
-        let frames = Command::new("tshark")
-            .args(["-r"])
-            .arg(fixture(name))
-            .args([
-                "-Y",
-                "tcp.flags.syn==1",
-                "-T",
-                "fields",
-                "-e",
-                "frame.number",
-            ])
-            .output()
-            .unwrap();
-        let list: Vec<String> = String::from_utf8_lossy(&frames.stdout)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
-        let out = dir.path().join(name);
-        let st = Command::new("editcap")
-            .arg("-r")
-            .arg(fixture(name))
-            .arg(&out)
-            .args(&list)
-            .status()
-            .unwrap();
-        assert!(st.success());
-        out
+        let list = frames_of(name, "tcp.flags.syn==1");
+        editcap(name, &["-r"], &list, dir.path(), name)
     };
     let o = merged(
         &keep("net-client-linger0-client.pcap"),

@@ -43,9 +43,8 @@ struct Conn {
 }
 
 impl Conn {
-    /// SYN, SYN-ACK and ACK with timestamps, the greeting, the login.
-    fn logged_in() -> (Self, u32, u32) {
-        let (greeting, login) = common::greeting_and_login();
+    /// SYN, SYN-ACK and ACK with timestamps, in the first 200 µs.
+    fn connected() -> Self {
         let mut c = Self {
             f: Follower::new(vec![3306], ObserverConfig::default()),
             frame: 0,
@@ -59,6 +58,13 @@ impl Conn {
         let synack = TcpFlags { syn: true, ..ACK };
         c.send(100, false, S_ISN, C_ISN + 1, synack, &SYN_OPTIONS, &[]);
         c.send(200, true, C_ISN + 1, S_ISN + 1, ACK, &TS, &[]);
+        c
+    }
+
+    /// Connected, then the greeting and the login.
+    fn logged_in() -> (Self, u32, u32) {
+        let (greeting, login) = common::greeting_and_login();
+        let mut c = Self::connected();
         let s = S_ISN + 1;
         c.send(1_000, false, s, C_ISN + 1, ACK, &TS, &greeting);
         let s = s + greeting.len() as u32;
@@ -99,6 +105,18 @@ impl Conn {
     }
 }
 
+/// From `t` µs: the client's COM_QUIT at `cl`, both FINs (the server's at
+/// `s2`), the last ACK; the record.
+fn quit_and_close(mut c: Conn, t: u64, cl: u32, s2: u32) -> ConnectionRecord {
+    c.send(t + 100, true, cl, s2, ACK, &TS, &QUIT);
+    let cl2 = cl + QUIT.len() as u32;
+    let fin = TcpFlags { fin: true, ..ACK };
+    c.send(t + 200, false, s2, cl2, fin, &TS, &[]);
+    c.send(t + 300, true, cl2, s2 + 1, fin, &TS, &[]);
+    c.send(t + 400, false, s2 + 1, cl2 + 1, ACK, &TS, &[]);
+    c.record()
+}
+
 /// The OK, its second copy `resend_us` later (if any), then the client's
 /// COM_QUIT and both FINs. `before` runs between the two copies.
 fn ok_then_quit(
@@ -114,13 +132,7 @@ fn ok_then_quit(
         t = 1_300 + r;
         c.send(t, false, s, cl, ACK, &TS, &OK);
     }
-    c.send(t + 100, true, cl, s2, ACK, &TS, &QUIT);
-    let cl2 = cl + QUIT.len() as u32;
-    let fin = TcpFlags { fin: true, ..ACK };
-    c.send(t + 200, false, s2, cl2, fin, &TS, &[]);
-    c.send(t + 300, true, cl2, s2 + 1, fin, &TS, &[]);
-    c.send(t + 400, false, s2 + 1, cl2 + 1, ACK, &TS, &[]);
-    c.record()
+    quit_and_close(c, t, cl, s2)
 }
 
 #[test]
@@ -186,13 +198,7 @@ fn ok_after_a_later_segment(late_us: u64) -> ConnectionRecord {
     c.send(201_000, false, s2, cl, ACK, &TS, &[]);
     let t = 201_000 + late_us;
     c.send(t, false, s, cl, ACK, &TS, &OK);
-    c.send(t + 100, true, cl, s2, ACK, &TS, &QUIT);
-    let cl2 = cl + QUIT.len() as u32;
-    let fin = TcpFlags { fin: true, ..ACK };
-    c.send(t + 200, false, s2, cl2, fin, &TS, &[]);
-    c.send(t + 300, true, cl2, s2 + 1, fin, &TS, &[]);
-    c.send(t + 400, false, s2 + 1, cl2 + 1, ACK, &TS, &[]);
-    c.record()
+    quit_and_close(c, t, cl, s2)
 }
 
 #[test]
@@ -223,19 +229,7 @@ fn a_gap_never_filled_before_a_failed_handshake_is_a_network_stall() {
     // The greeting never arrives; 3 s later the client gives up with a FIN
     // and the server's ACK of it is numbered past 104 bytes this capture
     // never saw (fixtures/net-loss-client.pcap stream 28).
-    let mut c = Conn {
-        f: Follower::new(vec![3306], ObserverConfig::default()),
-        frame: 0,
-        server_ttl: 63,
-    };
-    let syn = TcpFlags {
-        syn: true,
-        ..TcpFlags::default()
-    };
-    c.send(0, true, C_ISN, 0, syn, &SYN_OPTIONS, &[]);
-    let synack = TcpFlags { syn: true, ..ACK };
-    c.send(100, false, S_ISN, C_ISN + 1, synack, &SYN_OPTIONS, &[]);
-    c.send(200, true, C_ISN + 1, S_ISN + 1, ACK, &TS, &[]);
+    let mut c = Conn::connected();
     let fin = TcpFlags { fin: true, ..ACK };
     c.send(3_000_000, true, C_ISN + 1, S_ISN + 1, fin, &TS, &[]);
     c.send(3_000_100, false, S_ISN + 105, C_ISN + 2, ACK, &TS, &[]);
