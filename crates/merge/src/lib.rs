@@ -107,15 +107,13 @@ pub fn merge(client: Capture, server: Capture) -> (Vec<ConnectionRecord>, MergeR
     // The same pairs read with the files' roles swapped: each packet leaves
     // at the other tap.
     let mut flipped = Bounds::default();
-    let mut sorted = Vec::with_capacity(matches.len());
     let mut same_ttl = true;
     for (i, m) in matches.iter().enumerate() {
         let Some((j, _)) = m else {
-            sorted.push(None);
             continue;
         };
-        let s = pairs::sort(&client.conns[i].1, &server.conns[*j].1);
-        for p in &s.pairs {
+        let s = pairs::sort(&client.conns[i].1, &server.conns[*j].1, None);
+        for p in s.pairs.iter().filter(|p| p.sure) {
             bounds.add(p);
             flipped.add(&pairs::Pair {
                 sent_us: p.arrived_us,
@@ -124,7 +122,6 @@ pub fn merge(client: Capture, server: Capture) -> (Vec<ConnectionRecord>, MergeR
             });
         }
         same_ttl &= pairs::same_ttls(&client.conns[i].1, &server.conns[*j].1);
-        sorted.push(Some(s));
     }
     rep.packets_matched = bounds.pairs;
     let (Some(upper), Some(lower)) = (bounds.upper, bounds.lower) else {
@@ -177,6 +174,15 @@ pub fn merge(client: Capture, server: Capture) -> (Vec<ConnectionRecord>, MergeR
         ));
     }
     rep.merged = true;
+    // Again, now that the clocks are known: copies that share a key pair
+    // by time.
+    let sorted = matches
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            m.map(|(j, _)| pairs::sort(&client.conns[i].1, &server.conns[j].1, Some(offset)))
+        })
+        .collect();
     let out = one::build(client, server, &matches, sorted, offset, &mut rep);
     (out, rep)
 }
