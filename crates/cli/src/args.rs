@@ -124,6 +124,12 @@ pub(crate) struct ProbeArgs {
     /// Handshakes in flight at once.
     #[arg(short = 'c', long, default_value = "1", value_parser = parse_concurrency, help_heading = "Load")]
     pub(crate) concurrency: usize,
+    /// Lift the probe's limits for the server's sake: by default its
+    /// connections stay within 10% of the server's free connection slots
+    /// (read with --user; without it, at most 16 at once). A refusal for
+    /// too many connections (1040) halves the concurrency even so.
+    #[arg(long, help_heading = "Load")]
+    pub(crate) force: bool,
     /// New connections per second over all workers (default: as fast as they complete).
     #[arg(long, value_parser = parse_rate, help_heading = "Load")]
     pub(crate) rate: Option<f64>,

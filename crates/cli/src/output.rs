@@ -18,6 +18,12 @@ pub(crate) struct RunMeta {
     pub(crate) elapsed_s: f64,
     pub(crate) handshakes_per_s: f64,
     pub(crate) concurrency: usize,
+    /// Why the concurrency is not what was asked for (or `--force`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) concurrency_note: Option<String>,
+    /// Halvings after ER_CON_COUNT_ERROR.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) backoffs: Vec<String>,
     pub(crate) interrupted: bool,
     pub(crate) connect_timeout_s: f64,
     /// `flag`, `server` or `assumed`.
@@ -111,6 +117,9 @@ pub(crate) fn text(
             ""
         }
     );
+    for n in meta.concurrency_note.iter().chain(&meta.backoffs) {
+        let _ = writeln!(o, "  {n}");
+    }
     wall_span(&mut o, s);
     let _ = writeln!(
         o,

@@ -130,6 +130,7 @@ fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
     };
     cfg.duration = args.duration;
     cfg.concurrency = args.concurrency;
+    cfg.force = args.force;
     cfg.rate = args.rate;
     cfg.interval = args.interval;
     cfg.resolve_each = args.resolve_each;
@@ -224,6 +225,12 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
             .as_ref()
             .and_then(|b| b.variables.get("back_log"))
             .and_then(|v| v.parse::<u32>().ok());
+        let limit = hsp_probe::guard::limit(cfg.concurrency, before.as_ref(), cfg.force)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        cfg.concurrency = limit.concurrency;
+        if let Some(n) = &limit.note {
+            note(n);
+        }
         if matches!(source, TimeoutSource::Assumed) {
             note("the server's connect_timeout is assumed to be 10 s (MySQL's default); pass --connect-timeout or --user to know");
         }
@@ -332,6 +339,8 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
             elapsed_s: report.elapsed.as_secs_f64(),
             handshakes_per_s: per_second(summary.connections, report.elapsed),
             concurrency: cfg.concurrency,
+            concurrency_note: limit.note.clone(),
+            backoffs: report.backoffs.iter().map(|b| b.sentence()).collect(),
             interrupted: report.interrupted,
             connect_timeout_s: cfg.params.connect_timeout.as_secs_f64(),
             connect_timeout_source: source.name(),

@@ -65,6 +65,9 @@ pub struct ProbeConfig {
     pub duration: Option<Duration>,
     /// Connections in flight at once.
     pub concurrency: usize,
+    /// `--force`: no cap from the server's free slots (the back-off on
+    /// ER_CON_COUNT_ERROR stays).
+    pub force: bool,
     /// New connections per second, over all workers.
     pub rate: Option<f64>,
     /// Pause between two connections of one worker.
@@ -96,6 +99,7 @@ impl ProbeConfig {
             count: Some(10),
             duration: None,
             concurrency: 1,
+            force: false,
             rate: None,
             interval: Duration::ZERO,
             resolve_each: false,

@@ -20,6 +20,7 @@
 
 pub mod attempt;
 pub mod config;
+pub mod guard;
 pub mod run;
 pub mod session;
 mod stream;

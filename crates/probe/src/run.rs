@@ -23,6 +23,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::attempt::{Attempt, Shared};
+use crate::guard::{Backoff, TOO_MANY_CONNECTIONS, Throttle};
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,9 @@ pub struct RunReport {
     pub addr: SocketAddr,
     /// Ctrl-C (or the caller) stopped the run early.
     pub interrupted: bool,
+    /// Concurrency halvings after the server refused a connection with
+    /// ER_CON_COUNT_ERROR (1040).
+    pub backoffs: Vec<Backoff>,
 }
 
 /// Resolves `host:port` once, timed.
@@ -105,6 +109,7 @@ pub async fn run(
         next_slot: Mutex::new(None),
     });
     let start = Instant::now();
+    let throttle = Arc::new(Throttle::new(workers));
     let mut tasks = Vec::with_capacity(workers);
     for w in 0..workers {
         let shared = shared.clone();
@@ -112,8 +117,20 @@ pub async fn run(
         let cancel = cancel.clone();
         let schedule = schedule.clone();
         let shard = shards[w % shards.len()].clone();
+        let throttle = throttle.clone();
         tasks.push(tokio::spawn(async move {
-            worker(&shared, addr, &sink, &cancel, &schedule, &shard, start).await;
+            let me = Worker {
+                index: w,
+                shared: &shared,
+                addr,
+                sink: &sink,
+                cancel: &cancel,
+                schedule: &schedule,
+                shard: &shard,
+                throttle: &throttle,
+                start,
+            };
+            me.run().await;
         }));
     }
     drop(sink);
@@ -131,43 +148,74 @@ pub async fn run(
         dns,
         addr,
         interrupted: cancel.is_cancelled(),
+        backoffs: throttle.backoffs(),
     })
 }
 
-async fn worker(
-    shared: &Shared,
+/// One worker's share of the run.
+struct Worker<'a> {
+    index: usize,
+    shared: &'a Shared,
     addr: SocketAddr,
-    sink: &mpsc::Sender<ConnectionRecord>,
-    cancel: &CancellationToken,
-    schedule: &Schedule,
-    shard: &Mutex<Stats>,
+    sink: &'a mpsc::Sender<ConnectionRecord>,
+    cancel: &'a CancellationToken,
+    schedule: &'a Schedule,
+    shard: &'a Mutex<Stats>,
+    throttle: &'a Throttle,
     start: Instant,
-) {
-    let cfg = &shared.cfg;
-    loop {
-        if cancel.is_cancelled() || cfg.duration.is_some_and(|d| start.elapsed() >= d) {
-            return;
-        }
-        let id = schedule.next_id.fetch_add(1, Ordering::Relaxed);
-        if cfg.count.is_some_and(|c| id >= c) {
-            return;
-        }
-        if let Some(rate) = cfg.rate {
-            let at = schedule.slot(rate);
-            tokio::select! {
-                () = sleep_until(at) => {}
-                () = cancel.cancelled() => return,
+}
+
+impl Worker<'_> {
+    async fn run(self) {
+        let Self {
+            index,
+            shared,
+            addr,
+            sink,
+            cancel,
+            schedule,
+            shard,
+            throttle,
+            start,
+        } = self;
+        let cfg = &shared.cfg;
+        loop {
+            if cancel.is_cancelled()
+                || cfg.duration.is_some_and(|d| start.elapsed() >= d)
+                // Halved away after a 1040: never again this run.
+                || !throttle.admits(index)
+            {
+                return;
             }
-        }
-        let record = one(shared, id, addr, cancel).await;
-        shard.lock().expect("stats lock").record(&record);
-        if sink.send(record).await.is_err() {
-            return;
-        }
-        if !cfg.interval.is_zero() {
-            tokio::select! {
-                () = sleep(cfg.interval) => {}
-                () = cancel.cancelled() => return,
+            let id = schedule.next_id.fetch_add(1, Ordering::Relaxed);
+            if cfg.count.is_some_and(|c| id >= c) {
+                return;
+            }
+            if let Some(rate) = cfg.rate {
+                let at = schedule.slot(rate);
+                tokio::select! {
+                    () = sleep_until(at) => {}
+                    () = cancel.cancelled() => return,
+                }
+            }
+            let started = Instant::now();
+            let record = one(shared, id, addr, cancel).await;
+            if record
+                .error
+                .as_ref()
+                .is_some_and(|e| e.code == TOO_MANY_CONNECTIONS)
+            {
+                throttle.refused(started, start);
+            }
+            shard.lock().expect("stats lock").record(&record);
+            if sink.send(record).await.is_err() {
+                return;
+            }
+            if !cfg.interval.is_zero() {
+                tokio::select! {
+                    () = sleep(cfg.interval) => {}
+                    () = cancel.cancelled() => return,
+                }
             }
         }
     }
