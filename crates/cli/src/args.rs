@@ -21,13 +21,45 @@ use clap::{Parser, Subcommand, ValueEnum};
     version,
     about,
     args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    // -h is the host, as in the mysql client; help is --help and -?.
+    disable_help_flag = true
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Option<Cmd>,
     #[command(flatten)]
     pub(crate) probe: ProbeArgs,
+    /// Print help (-? as the mysql client).
+    #[arg(short = '?', long, action = clap::ArgAction::Help, global = false)]
+    help: Option<bool>,
+}
+
+/// The mysql client's attached password, `-pSECRET`, as `--password=SECRET`
+/// (a separate `-p SECRET` is a bare -p, which prompts, then an argument,
+/// as there). Arguments after `--` are left alone.
+pub(crate) fn mysql_conventions(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::new();
+    let mut rest = false;
+    for a in args {
+        if !rest {
+            if a == "--" {
+                rest = true;
+            } else if let Some(pw) = a.to_str().and_then(|s| s.strip_prefix("-p"))
+                && !pw.is_empty()
+                && !pw.starts_with('=')
+            {
+                let mut v = std::ffi::OsString::from("--password=");
+                v.push(pw);
+                out.push(v);
+                continue;
+            }
+        }
+        out.push(a);
+    }
+    out
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,9 +146,22 @@ fn parse_concurrency(s: &str) -> Result<usize, String> {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ProbeArgs {
-    /// The server: HOST, HOST:PORT or [IPv6]:PORT (port 3306 by default).
-    #[arg(required = true, value_name = "HOST[:PORT]")]
+    /// The server: HOST, HOST:PORT or [IPv6]:PORT (port 3306 by default);
+    /// or give -h HOST and -P PORT, as to the mysql client.
+    #[arg(required_unless_present = "host", value_name = "HOST[:PORT]")]
     pub(crate) target: Option<String>,
+    /// The server's host, as the mysql client's -h.
+    #[arg(
+        short = 'h',
+        long,
+        value_name = "HOST",
+        conflicts_with = "target",
+        help_heading = "Server"
+    )]
+    pub(crate) host: Option<String>,
+    /// The server's port, as the mysql client's -P (default 3306).
+    #[arg(short = 'P', long, value_name = "PORT", help_heading = "Server")]
+    pub(crate) port: Option<u16>,
 
     /// Handshakes to make (accepts 10k, 1m); default 10 unless --duration is given.
     #[arg(short = 'n', long, value_parser = parse_count, help_heading = "Load")]
@@ -144,7 +189,8 @@ pub(crate) struct ProbeArgs {
     /// exist and expects ERR 1045.
     #[arg(short = 'u', long, help_heading = "Login")]
     pub(crate) user: Option<String>,
-    /// Password; a bare -p asks for it without echo. Also MYSQL_PWD.
+    /// Password: -pSECRET or --password=SECRET, as the mysql client; a bare
+    /// -p asks for it without echo. Also MYSQL_PWD.
     #[arg(short = 'p', long, num_args = 0..=1, require_equals = true, default_missing_value = "\u{0}prompt", help_heading = "Login")]
     pub(crate) password: Option<String>,
     /// Read the password from the first line of this file.
@@ -360,6 +406,37 @@ fn parse_log_zone(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attached_password_becomes_the_long_form_and_nothing_else_moves() {
+        let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            mysql_conventions(args(&[
+                "hp", "-uapp", "-psecret", "-p", "db:3306", "--", "-pkeep"
+            ])),
+            args(&[
+                "hp",
+                "-uapp",
+                "--password=secret",
+                "-p",
+                "db:3306",
+                "--",
+                "-pkeep"
+            ])
+        );
+        // -p=x stays clap's, and parses as the password x.
+        assert_eq!(
+            mysql_conventions(args(&["hp", "-p=x"])),
+            args(&["hp", "-p=x"])
+        );
+        let cli = Cli::try_parse_from(mysql_conventions(args(&["hp", "-uapp", "-ps3cr3t", "db"])))
+            .unwrap();
+        assert_eq!(cli.probe.password.as_deref(), Some("s3cr3t"));
+        assert_eq!(cli.probe.user.as_deref(), Some("app"));
+        let cli = Cli::try_parse_from(mysql_conventions(args(&["hp", "-p", "db"]))).unwrap();
+        assert_eq!(cli.probe.password.as_deref(), Some("\u{0}prompt"));
+        assert_eq!(cli.probe.target.as_deref(), Some("db"));
+    }
 
     #[test]
     fn counts_accept_suffixes_and_reject_nonsense() {

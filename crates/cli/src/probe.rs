@@ -92,7 +92,20 @@ fn password(args: &ProbeArgs) -> Result<Option<Secret>> {
 }
 
 fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
-    let (host, port) = split_target(args.target.as_deref().unwrap_or_default())?;
+    let (host, port) = match (&args.target, &args.host) {
+        (Some(t), _) => {
+            let (host, port) = split_target(t)?;
+            match args.port {
+                Some(p) if t.ends_with(&format!(":{port}")) && p != port => {
+                    bail!("the port is given twice: {t} and -P {p}")
+                }
+                Some(p) => (host, p),
+                None => (host, port),
+            }
+        }
+        (None, Some(h)) => (h.clone(), args.port.unwrap_or(3306)),
+        (None, None) => bail!("no server: give HOST[:PORT], or -h HOST [-P PORT]"),
+    };
     let mut cfg = ProbeConfig::new(host, port);
     let pw = password(args)?;
     cfg.credentials = match (&args.user, pw) {

@@ -291,3 +291,44 @@ fn login_delay_past_connect_timeout_is_server_timeout_with_the_timeout_read_from
         "{summary}"
     );
 }
+
+#[test]
+fn the_mysql_clients_conventions_attached_password_host_port_and_help() {
+    let db = server();
+    let port = db.addr().port().to_string();
+    let attached = format!("-p{}", NATIVE_USER.1);
+    let user = format!("-u{}", NATIVE_USER.0);
+    // -uUSER -pSECRET -h HOST -P PORT, as `mysql` takes them.
+    let o = run(&[
+        "-n",
+        "2",
+        "--format",
+        "jsonl",
+        &user,
+        &attached,
+        "-h",
+        "127.0.0.1",
+        "-P",
+        &port,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let summary: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["credentials"], true);
+    assert_eq!(summary["verdicts"]["ok"], 2, "{summary}");
+    assert_eq!(summary["target"], format!("127.0.0.1:{port}"));
+    assert!(!out.contains(NATIVE_USER.1) && !stderr(&o).contains(NATIVE_USER.1));
+    // A host given twice, a port given twice: usage errors.
+    let o = run(&["-h", "127.0.0.1", &target()]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["-P", "1", &target()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("port is given twice"), "{}", stderr(&o));
+    // Help is -? and --help; -h wants a host.
+    for flag in ["-?", "--help"] {
+        let o = run(&[flag]);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(stdout(&o).contains("-h, --host <HOST>"), "{}", stdout(&o));
+    }
+    assert_eq!(run(&["-h"]).status.code(), Some(2));
+}
