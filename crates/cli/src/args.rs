@@ -175,9 +175,17 @@ pub(crate) struct ProbeArgs {
     /// too many connections (1040) halves the concurrency even so.
     #[arg(long, help_heading = "Load")]
     pub(crate) force: bool,
-    /// New connections per second over all workers (default: as fast as they complete).
+    /// New connections per second, started on schedule whatever those in
+    /// flight are doing (an open loop; default: each worker starts the next
+    /// as its last completes). A start -c does not allow is counted as
+    /// missed, with its intended time.
     #[arg(long, value_parser = parse_rate, help_heading = "Load")]
     pub(crate) rate: Option<f64>,
+    /// With --rate: a start -c does not allow waits for a free slot instead
+    /// of being missed, and its total counts from its scheduled time (as
+    /// oha and wrk2 report).
+    #[arg(long, requires = "rate", help_heading = "Load")]
+    pub(crate) latency_correction: bool,
     /// Stop starting connections after this long (e.g. 30s).
     #[arg(long, value_parser = parse_duration, help_heading = "Load")]
     pub(crate) duration: Option<Duration>,

@@ -24,6 +24,9 @@ pub(crate) struct RunMeta {
     /// Halvings after ER_CON_COUNT_ERROR.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) backoffs: Vec<String>,
+    /// Under --rate: scheduled starts the concurrency cap prevented.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) missed_starts: u64,
     pub(crate) interrupted: bool,
     pub(crate) connect_timeout_s: f64,
     /// `flag`, `server` or `assumed`.
@@ -34,6 +37,10 @@ pub(crate) struct RunMeta {
     pub(crate) credentials: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) dns_us: Option<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `{"type":"summary", ...}`.
@@ -119,6 +126,13 @@ pub(crate) fn text(
     );
     for n in meta.concurrency_note.iter().chain(&meta.backoffs) {
         let _ = writeln!(o, "  {n}");
+    }
+    if meta.missed_starts > 0 {
+        let _ = writeln!(
+            o,
+            "  {} scheduled start(s) missed: all {} slot(s) were busy (the server or the network held connections up; --latency-correction waits instead)",
+            meta.missed_starts, meta.concurrency
+        );
     }
     wall_span(&mut o, s);
     let _ = writeln!(

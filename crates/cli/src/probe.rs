@@ -145,6 +145,7 @@ fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
     cfg.concurrency = args.concurrency;
     cfg.force = args.force;
     cfg.rate = args.rate;
+    cfg.latency_correction = args.latency_correction;
     cfg.interval = args.interval;
     cfg.resolve_each = args.resolve_each;
     cfg.bind = args.bind;
@@ -354,6 +355,7 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
             concurrency: cfg.concurrency,
             concurrency_note: limit.note.clone(),
             backoffs: report.backoffs.iter().map(|b| b.sentence()).collect(),
+            missed_starts: report.missed_starts.len() as u64,
             interrupted: report.interrupted,
             connect_timeout_s: cfg.params.connect_timeout.as_secs_f64(),
             connect_timeout_source: source.name(),
@@ -362,6 +364,11 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
             credentials: cfg.credentials.is_some(),
             dns_us: report.dns.map(micros),
         };
+        if args.format == ProbeFormat::Jsonl {
+            for m in &report.missed_starts {
+                writeln!(out, "{{\"type\":\"missed_start\",\"intended_us\":{}}}", micros(*m))?;
+            }
+        }
         match args.format {
             ProbeFormat::Text => out.write_all(output::text(&meta, &summary, status.as_ref()).as_bytes())?,
             ProbeFormat::Json | ProbeFormat::Jsonl => {

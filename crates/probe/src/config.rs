@@ -68,8 +68,12 @@ pub struct ProbeConfig {
     /// `--force`: no cap from the server's free slots (the back-off on
     /// ER_CON_COUNT_ERROR stays).
     pub force: bool,
-    /// New connections per second, over all workers.
+    /// New connections per second, on a schedule (an open loop): a start
+    /// the concurrency cap prevents is a missed start.
     pub rate: Option<f64>,
+    /// Under `rate`, a start the cap prevents waits for a free slot
+    /// instead, and its total counts from its scheduled time.
+    pub latency_correction: bool,
     /// Pause between two connections of one worker.
     pub interval: Duration,
     /// Resolve the host before every connection, not once.
@@ -101,6 +105,7 @@ impl ProbeConfig {
             concurrency: 1,
             force: false,
             rate: None,
+            latency_correction: false,
             interval: Duration::ZERO,
             resolve_each: false,
             bind: None,

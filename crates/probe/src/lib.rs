@@ -21,6 +21,7 @@
 pub mod attempt;
 pub mod config;
 pub mod guard;
+mod open;
 pub mod run;
 pub mod session;
 mod stream;

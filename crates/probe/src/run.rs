@@ -19,7 +19,7 @@ use hsp_core::phase::{Phase, micros};
 use hsp_core::record::Details;
 use hsp_core::{ConnectionRecord, Stats};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep, sleep_until};
+use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::attempt::{Attempt, Shared};
@@ -57,6 +57,10 @@ pub struct RunReport {
     /// Concurrency halvings after the server refused a connection with
     /// ER_CON_COUNT_ERROR (1040).
     pub backoffs: Vec<Backoff>,
+    /// Under `--rate`: the scheduled starts the in-flight cap prevented,
+    /// each by its intended time since the run began (the records'
+    /// `start_us` clock).
+    pub missed_starts: Vec<Duration>,
 }
 
 /// Resolves `host:port` once, timed.
@@ -73,20 +77,41 @@ pub async fn resolve(host: &str, port: u16) -> Result<(SocketAddr, Duration), Se
     Ok((addr, t.elapsed()))
 }
 
-struct Schedule {
+/// What every worker (and the open loop's connections) share.
+pub(crate) struct Ctx {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) addr: SocketAddr,
+    pub(crate) sink: mpsc::Sender<ConnectionRecord>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) shards: Vec<Mutex<Stats>>,
+    pub(crate) throttle: Throttle,
+    /// When the run began (the throttle's clock).
+    pub(crate) start: Instant,
     next_id: AtomicU64,
-    next_slot: Mutex<Option<Instant>>,
 }
 
-impl Schedule {
-    /// The next start time under `--rate`, shared by all workers.
-    fn slot(&self, rate: f64) -> Instant {
-        let period = Duration::from_secs_f64(1.0 / rate);
-        let now = Instant::now();
-        let mut next = self.next_slot.lock().expect("schedule lock");
-        let at = next.map_or(now, |n| n.max(now));
-        *next = Some(at + period);
-        at
+impl Ctx {
+    /// Connection `id`, from start to record: the throttle hears of a
+    /// refusal for too many connections, the statistics and the sink of
+    /// the record. `lag`: how late it started after its scheduled time,
+    /// counted in its total under `--latency-correction`. False when the
+    /// sink is gone.
+    pub(crate) async fn connection(&self, id: u64, lag: Option<Duration>) -> bool {
+        let started = Instant::now();
+        let mut record = one(&self.shared, id, self.addr, &self.cancel).await;
+        if record
+            .error
+            .as_ref()
+            .is_some_and(|e| e.code == TOO_MANY_CONNECTIONS)
+        {
+            self.throttle.refused(started, self.start);
+        }
+        if let Some(lag) = lag.filter(|l| !l.is_zero()) {
+            crate::open::correct(&mut record, lag);
+        }
+        let shard = &self.shards[usize::try_from(id).unwrap_or(0) % self.shards.len()];
+        shard.lock().expect("stats lock").record(&record);
+        self.sink.send(record).await.is_ok()
     }
 }
 
@@ -101,45 +126,36 @@ pub async fn run(
     let (addr, dns) = resolve(&cfg.host, cfg.port).await?;
     let dns = (!cfg.resolve_each).then_some(dns);
     let workers = cfg.concurrency.max(1);
-    let shards: Vec<Arc<Mutex<Stats>>> = (0..workers.min(16))
-        .map(|_| Arc::new(Mutex::new(Stats::default())))
-        .collect();
-    let schedule = Arc::new(Schedule {
+    let ctx = Arc::new(Ctx {
+        shared: shared.clone(),
+        addr,
+        sink,
+        cancel: cancel.clone(),
+        shards: (0..workers.min(16))
+            .map(|_| Mutex::new(Stats::default()))
+            .collect(),
+        throttle: Throttle::new(workers),
+        start: Instant::now(),
         next_id: AtomicU64::new(0),
-        next_slot: Mutex::new(None),
     });
-    let start = Instant::now();
-    let throttle = Arc::new(Throttle::new(workers));
-    let mut tasks = Vec::with_capacity(workers);
-    for w in 0..workers {
-        let shared = shared.clone();
-        let sink = sink.clone();
-        let cancel = cancel.clone();
-        let schedule = schedule.clone();
-        let shard = shards[w % shards.len()].clone();
-        let throttle = throttle.clone();
-        tasks.push(tokio::spawn(async move {
-            let me = Worker {
-                index: w,
-                shared: &shared,
-                addr,
-                sink: &sink,
-                cancel: &cancel,
-                schedule: &schedule,
-                shard: &shard,
-                throttle: &throttle,
-                start,
-            };
-            me.run().await;
-        }));
-    }
-    drop(sink);
-    for t in tasks {
-        t.await.expect("a probe worker panicked");
-    }
+    let start = ctx.start;
+    let missed_starts = match cfg.rate {
+        Some(rate) => crate::open::run(ctx.clone(), rate).await,
+        None => {
+            let mut tasks = Vec::with_capacity(workers);
+            for w in 0..workers {
+                let ctx = ctx.clone();
+                tasks.push(tokio::spawn(async move { worker(&ctx, w).await }));
+            }
+            for t in tasks {
+                t.await.expect("a probe worker panicked");
+            }
+            Vec::new()
+        }
+    };
     let elapsed = start.elapsed();
     let mut stats = Stats::default();
-    for s in &shards {
+    for s in &ctx.shards {
         stats.merge(&s.lock().expect("stats lock"));
     }
     Ok(RunReport {
@@ -148,74 +164,33 @@ pub async fn run(
         dns,
         addr,
         interrupted: cancel.is_cancelled(),
-        backoffs: throttle.backoffs(),
+        backoffs: ctx.throttle.backoffs(),
+        missed_starts,
     })
 }
 
-/// One worker's share of the run.
-struct Worker<'a> {
-    index: usize,
-    shared: &'a Shared,
-    addr: SocketAddr,
-    sink: &'a mpsc::Sender<ConnectionRecord>,
-    cancel: &'a CancellationToken,
-    schedule: &'a Schedule,
-    shard: &'a Mutex<Stats>,
-    throttle: &'a Throttle,
-    start: Instant,
-}
-
-impl Worker<'_> {
-    async fn run(self) {
-        let Self {
-            index,
-            shared,
-            addr,
-            sink,
-            cancel,
-            schedule,
-            shard,
-            throttle,
-            start,
-        } = self;
-        let cfg = &shared.cfg;
-        loop {
-            if cancel.is_cancelled()
-                || cfg.duration.is_some_and(|d| start.elapsed() >= d)
-                // Halved away after a 1040: never again this run.
-                || !throttle.admits(index)
-            {
-                return;
-            }
-            let id = schedule.next_id.fetch_add(1, Ordering::Relaxed);
-            if cfg.count.is_some_and(|c| id >= c) {
-                return;
-            }
-            if let Some(rate) = cfg.rate {
-                let at = schedule.slot(rate);
-                tokio::select! {
-                    () = sleep_until(at) => {}
-                    () = cancel.cancelled() => return,
-                }
-            }
-            let started = Instant::now();
-            let record = one(shared, id, addr, cancel).await;
-            if record
-                .error
-                .as_ref()
-                .is_some_and(|e| e.code == TOO_MANY_CONNECTIONS)
-            {
-                throttle.refused(started, start);
-            }
-            shard.lock().expect("stats lock").record(&record);
-            if sink.send(record).await.is_err() {
-                return;
-            }
-            if !cfg.interval.is_zero() {
-                tokio::select! {
-                    () = sleep(cfg.interval) => {}
-                    () = cancel.cancelled() => return,
-                }
+/// One worker of the closed loop: a connection, then the next.
+async fn worker(ctx: &Ctx, index: usize) {
+    let cfg = &ctx.shared.cfg;
+    loop {
+        if ctx.cancel.is_cancelled()
+            || cfg.duration.is_some_and(|d| ctx.start.elapsed() >= d)
+            // Halved away after a 1040: never again this run.
+            || !ctx.throttle.admits(index)
+        {
+            return;
+        }
+        let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
+        if cfg.count.is_some_and(|c| id >= c) {
+            return;
+        }
+        if !ctx.connection(id, None).await {
+            return;
+        }
+        if !cfg.interval.is_zero() {
+            tokio::select! {
+                () = sleep(cfg.interval) => {}
+                () = ctx.cancel.cancelled() => return,
             }
         }
     }
