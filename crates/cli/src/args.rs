@@ -162,6 +162,14 @@ pub(crate) struct ProbeArgs {
     /// The server's port, as the mysql client's -P (default 3306).
     #[arg(short = 'P', long, value_name = "PORT", help_heading = "Server")]
     pub(crate) port: Option<u16>,
+    /// Only the name's IPv4 addresses. By default each connection tries
+    /// the name's addresses in turn (localhost: ::1, then 127.0.0.1), as
+    /// libmysqlclient does, and the record names the one that answered.
+    #[arg(short = '4', conflicts_with = "ipv6", help_heading = "Server")]
+    pub(crate) ipv4: bool,
+    /// Only the name's IPv6 addresses.
+    #[arg(short = '6', help_heading = "Server")]
+    pub(crate) ipv6: bool,
 
     /// Handshakes to make (accepts 10k, 1m); default 10 unless --duration is given.
     #[arg(short = 'n', long, value_parser = parse_count, help_heading = "Load")]

@@ -149,6 +149,11 @@ fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
     cfg.interval = args.interval;
     cfg.resolve_each = args.resolve_each;
     cfg.bind = args.bind;
+    cfg.family = match (args.ipv4, args.ipv6) {
+        (true, _) => Some(hsp_probe::Family::V4),
+        (_, true) => Some(hsp_probe::Family::V6),
+        _ => None,
+    };
     cfg.params.slow = args.slow;
     cfg.params.access_denied_expected = cfg.credentials.is_none();
     let source = match args.connect_timeout {
@@ -169,10 +174,10 @@ async fn snapshot(cfg: &ProbeConfig) -> Result<ServerSnapshot, String> {
     cfg.login_delay = Duration::ZERO;
     let cfg = &cfg;
     let shared = Shared::new(cfg.clone()).map_err(|e| e.to_string())?;
-    let (addr, _) = hsp_probe::run::resolve(&cfg.host, cfg.port)
+    let (addrs, _) = hsp_probe::run::resolve(&cfg.host, cfg.port, cfg.family)
         .await
         .map_err(|e| e.to_string())?;
-    let mut s = Session::open(&shared, addr).await.map_err(|r| {
+    let mut s = Session::open(&shared, &addrs).await.map_err(|r| {
         r.app_error.as_ref().map_or_else(
             || r.verdict.to_string(),
             |e| format!("{} ({})", e.message, e.code),
@@ -348,7 +353,12 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
         let summary = report.stats.summary();
         let meta = RunMeta {
             target: cfg.target(),
-            addr: report.addr.to_string(),
+            addr: report
+                .addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             server_version,
             elapsed_s: report.elapsed.as_secs_f64(),
             handshakes_per_s: per_second(summary.connections, report.elapsed),

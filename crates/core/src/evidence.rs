@@ -174,6 +174,12 @@ pub mod probe {
     /// The server reset as the connect completed.
     pub const RESET_AT_CONNECT: &str = "the server reset the connection as it was established";
 
+    /// An address of the server's name refused or was unreachable, and
+    /// the next was tried (as libmysqlclient does).
+    pub fn address_failed(addr: impl Display, e: impl Display, next: impl Display) -> String {
+        format!("{addr}: {e}; tried {next}, the name's next address")
+    }
+
     /// `--bind` failed.
     pub fn cannot_bind(ip: impl Display, e: impl Display) -> String {
         format!("cannot bind to {ip}: {e}")

@@ -103,12 +103,22 @@ fn rand_u64() -> u64 {
     h.finish()
 }
 
+/// How one address's connect failed.
+enum Retry {
+    /// Refused or unreachable: the name's next address may answer.
+    Next(io::Error),
+    /// The attempt ends.
+    Final(End),
+}
+
 /// One connection in progress.
 #[derive(Debug)]
 pub struct Attempt<'a> {
     shared: &'a Shared,
     id: u64,
     addr: SocketAddr,
+    /// The name's other addresses, tried in turn when `addr` refuses.
+    fallbacks: Vec<SocketAddr>,
     start: Instant,
     deadline: Instant,
     phase: Phase,
@@ -154,6 +164,7 @@ impl<'a> Attempt<'a> {
             shared,
             id,
             addr,
+            fallbacks: Vec::new(),
             start: now,
             deadline: now + shared.cfg.timeout + shared.cfg.login_delay,
             phase: Phase::TcpConnect,
@@ -176,6 +187,16 @@ impl<'a> Attempt<'a> {
             tcp_info: None,
             evidence: Vec::new(),
         }
+    }
+
+    /// When `addr` refuses the connection (or cannot be reached), tries
+    /// `rest` in turn, as libmysqlclient does with a name's addresses
+    /// (`localhost` is ::1 and 127.0.0.1); the record names the address
+    /// that answered, and `tcp_connect` counts every try.
+    #[must_use]
+    pub fn or_else_try(mut self, rest: &[SocketAddr]) -> Self {
+        self.fallbacks = rest.to_vec();
+        self
     }
 
     fn enter(&mut self, p: Phase) {
@@ -281,15 +302,45 @@ impl<'a> Attempt<'a> {
     }
 
     async fn connect(&mut self) -> Result<(), End> {
+        loop {
+            match self.connect_one().await {
+                Err(Retry::Next(e)) if !self.fallbacks.is_empty() => {
+                    let next = self.fallbacks.remove(0);
+                    self.evidence
+                        .push(evidence::probe::address_failed(self.addr, &e, next));
+                    self.addr = next;
+                }
+                Err(Retry::Next(e)) => {
+                    return Err(if e.kind() == io::ErrorKind::ConnectionRefused {
+                        End::ConnectRefused
+                    } else {
+                        self.evidence.push(evidence::probe::connect_failed(&e));
+                        End::ConnectFailed {
+                            errno: errno_of(&e),
+                        }
+                    });
+                }
+                Err(Retry::Final(end)) => return Err(end),
+                Ok(()) => return Ok(()),
+            }
+        }
+    }
+
+    /// One connect to `self.addr`.
+    async fn connect_one(&mut self) -> Result<(), Retry> {
         let sock = if self.addr.is_ipv4() {
             TcpSocket::new_v4()
         } else {
             TcpSocket::new_v6()
         };
-        let fail = |e: io::Error| End::ConnectFailed {
-            errno: errno_of(&e),
+        let fail = |e: io::Error| {
+            Retry::Final(End::ConnectFailed {
+                errno: errno_of(&e),
+            })
         };
-        let sock = sock.map_err(fail)?;
+        // A socket of the other family: an address this host cannot use
+        // (no IPv6 stack) moves on to the next.
+        let sock = sock.map_err(Retry::Next)?;
         if let Some(ip) = self.shared.cfg.bind {
             sock.bind(SocketAddr::new(ip, 0)).map_err(|e| {
                 self.evidence.push(evidence::probe::cannot_bind(ip, &e));
@@ -297,8 +348,18 @@ impl<'a> Attempt<'a> {
             })?;
         }
         match timeout_at(self.deadline, sock.connect(self.addr)).await {
-            Err(_) => Err(End::ConnectTimedOut),
-            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(End::ConnectRefused),
+            Err(_) => Err(Retry::Final(End::ConnectTimedOut)),
+            Ok(Err(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::NetworkUnreachable
+                        | io::ErrorKind::HostUnreachable
+                        | io::ErrorKind::AddrNotAvailable
+                ) =>
+            {
+                Err(Retry::Next(e))
+            }
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
                 // The server accepted, then reset before the connect was
                 // seen complete: a reset in the greeting, not a missing server.
@@ -307,7 +368,7 @@ impl<'a> Attempt<'a> {
                 self.enter(Phase::Greeting);
                 self.evidence.push(evidence::probe::RESET_AT_CONNECT.into());
                 self.errno = Some(errno_of(&e));
-                Err(End::ServerClosed { reset: true })
+                Err(Retry::Final(End::ServerClosed { reset: true }))
             }
             Ok(Err(e)) => {
                 self.evidence.push(evidence::probe::connect_failed(&e));

@@ -80,10 +80,22 @@ pub struct ProbeConfig {
     pub resolve_each: bool,
     /// Local address to connect from.
     pub bind: Option<IpAddr>,
+    /// Only addresses of this family (`-4`, `-6`); else every address the
+    /// name resolves to, tried in turn.
+    pub family: Option<Family>,
     /// After Ctrl-C, how long in-flight handshakes may still finish.
     pub grace: Duration,
     /// Classifier thresholds.
     pub params: hsp_core::Params,
+}
+
+/// An address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 (`-4`).
+    V4,
+    /// IPv6 (`-6`).
+    V6,
 }
 
 impl ProbeConfig {
@@ -109,6 +121,7 @@ impl ProbeConfig {
             interval: Duration::ZERO,
             resolve_each: false,
             bind: None,
+            family: None,
             grace: Duration::from_secs(2),
             params: hsp_core::Params::default(),
         }

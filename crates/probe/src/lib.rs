@@ -27,5 +27,5 @@ pub mod session;
 mod stream;
 pub mod tls;
 
-pub use config::{Credentials, ProbeConfig, SslMode};
+pub use config::{Credentials, Family, ProbeConfig, SslMode};
 pub use run::{RunReport, run};

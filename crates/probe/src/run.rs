@@ -23,6 +23,7 @@ use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::attempt::{Attempt, Shared};
+use crate::config::Family;
 use crate::guard::{Backoff, TOO_MANY_CONNECTIONS, Throttle};
 
 /// Why a run could not start.
@@ -50,8 +51,8 @@ pub struct RunReport {
     pub elapsed: Duration,
     /// Name resolution before the run (when not per connection).
     pub dns: Option<Duration>,
-    /// The address probed.
-    pub addr: SocketAddr,
+    /// The addresses probed, in the order each connection tries them.
+    pub addrs: Vec<SocketAddr>,
     /// Ctrl-C (or the caller) stopped the run early.
     pub interrupted: bool,
     /// Concurrency halvings after the server refused a connection with
@@ -63,24 +64,44 @@ pub struct RunReport {
     pub missed_starts: Vec<Duration>,
 }
 
-/// Resolves `host:port` once, timed.
-pub async fn resolve(host: &str, port: u16) -> Result<(SocketAddr, Duration), SetupError> {
+/// Resolves `host:port` once, timed: the first address, then the others
+/// in the resolver's order (libmysqlclient tries each in turn), only those
+/// of `family` when given.
+pub async fn resolve(
+    host: &str,
+    port: u16,
+    family: Option<Family>,
+) -> Result<(Vec<SocketAddr>, Duration), SetupError> {
     let t = Instant::now();
     let err = |reason: String| SetupError::Resolve {
         host: host.to_string(),
         reason,
     };
-    let mut addrs = tokio::net::lookup_host((host, port))
+    let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| err(e.to_string()))?;
-    let addr = addrs.next().ok_or_else(|| err("no address".into()))?;
-    Ok((addr, t.elapsed()))
+        .map_err(|e| err(e.to_string()))?
+        .filter(|a| match family {
+            Some(Family::V4) => a.is_ipv4(),
+            Some(Family::V6) => a.is_ipv6(),
+            None => true,
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    addrs.retain(|a| seen.insert(*a));
+    if addrs.is_empty() {
+        return Err(err(match family {
+            Some(Family::V4) => "no IPv4 address (-4)".into(),
+            Some(Family::V6) => "no IPv6 address (-6)".into(),
+            None => "no address".into(),
+        }));
+    }
+    Ok((addrs, t.elapsed()))
 }
 
 /// What every worker (and the open loop's connections) share.
 pub(crate) struct Ctx {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) addr: SocketAddr,
+    pub(crate) addrs: Vec<SocketAddr>,
     pub(crate) sink: mpsc::Sender<ConnectionRecord>,
     pub(crate) cancel: CancellationToken,
     pub(crate) shards: Vec<Mutex<Stats>>,
@@ -98,7 +119,7 @@ impl Ctx {
     /// sink is gone.
     pub(crate) async fn connection(&self, id: u64, lag: Option<Duration>) -> bool {
         let started = Instant::now();
-        let mut record = one(&self.shared, id, self.addr, &self.cancel).await;
+        let mut record = one(&self.shared, id, &self.addrs, &self.cancel).await;
         if record
             .error
             .as_ref()
@@ -123,12 +144,12 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<RunReport, SetupError> {
     let cfg = &shared.cfg;
-    let (addr, dns) = resolve(&cfg.host, cfg.port).await?;
+    let (addrs, dns) = resolve(&cfg.host, cfg.port, cfg.family).await?;
     let dns = (!cfg.resolve_each).then_some(dns);
     let workers = cfg.concurrency.max(1);
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
-        addr,
+        addrs: addrs.clone(),
         sink,
         cancel: cancel.clone(),
         shards: (0..workers.min(16))
@@ -162,7 +183,7 @@ pub async fn run(
         stats,
         elapsed,
         dns,
-        addr,
+        addrs,
         interrupted: cancel.is_cancelled(),
         backoffs: ctx.throttle.backoffs(),
         missed_starts,
@@ -196,23 +217,28 @@ async fn worker(ctx: &Ctx, index: usize) {
     }
 }
 
-/// One connection, resolving first with `--resolve-each`.
+/// One connection, resolving first with `--resolve-each`: the first
+/// address, the others when it refuses.
 async fn one(
     shared: &Shared,
     id: u64,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     cancel: &CancellationToken,
 ) -> ConnectionRecord {
     let cfg = &shared.cfg;
-    let (addr, dns) = if cfg.resolve_each {
-        match resolve(&cfg.host, cfg.port).await {
-            Ok((a, d)) => (a, Some(d)),
+    let resolved;
+    let (addrs, dns) = if cfg.resolve_each {
+        match resolve(&cfg.host, cfg.port, cfg.family).await {
+            Ok((a, d)) => {
+                resolved = a;
+                (resolved.as_slice(), Some(d))
+            }
             Err(e) => return unresolved(shared, id, &e),
         }
     } else {
-        (addr, None)
+        (addrs, None)
     };
-    let mut attempt = Attempt::new(shared, id, addr, dns);
+    let mut attempt = Attempt::new(shared, id, addrs[0], dns).or_else_try(&addrs[1..]);
     let end = tokio::select! {
         biased;
         end = attempt.drive() => end,

@@ -122,8 +122,11 @@ const VARIABLE_NAMES: [&str; 6] = [
 impl Session {
     /// Logs in to `addr`; the handshake's record comes back as the error
     /// when it does not end in OK.
-    pub async fn open(shared: &Shared, addr: SocketAddr) -> Result<Self, Box<ConnectionRecord>> {
-        let mut a = Attempt::new(shared, u64::MAX, addr, None);
+    pub async fn open(
+        shared: &Shared,
+        addrs: &[SocketAddr],
+    ) -> Result<Self, Box<ConnectionRecord>> {
+        let mut a = Attempt::new(shared, u64::MAX, addrs[0], None).or_else_try(&addrs[1..]);
         let end = a.drive().await;
         let ctx = a.ctx();
         let deframer = a.take_deframer();

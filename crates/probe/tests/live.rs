@@ -142,7 +142,7 @@ fn max_connections_exhausted_is_refused_with_1040() {
             .unwrap();
     rt.block_on(async {
         for _ in 0..12 {
-            match hsp_probe::session::Session::open(&shared, db.addr()).await {
+            match hsp_probe::session::Session::open(&shared, &[db.addr()]).await {
                 Ok(s) => held.push(s),
                 Err(_) => break,
             }
@@ -410,4 +410,44 @@ fn rate_duration_and_resolve_each_shape_the_run() {
     assert!(report.dns.is_none(), "not resolved once up front");
     assert!(recs.iter().all(|r| r.phases_us.get(Phase::Dns).is_some()));
     assert!(recs.iter().all(|r| r.verdict == Verdict::Ok));
+}
+
+#[test]
+fn a_refused_address_of_the_name_gives_way_to_the_next() {
+    // As libmysqlclient with localhost's ::1 and 127.0.0.1: the first
+    // address refuses, the next answers, and the record names it.
+    let db = default_server();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let shared = hsp_probe::attempt::Shared::new(config(db.addr(), Some(NATIVE_USER))).unwrap();
+        let mut a =
+            hsp_probe::attempt::Attempt::new(&shared, 0, closed, None).or_else_try(&[db.addr()]);
+        let end = a.drive().await;
+        let r = a.finish(end).await;
+        assert_eq!(r.verdict, Verdict::Ok, "{:?}", r.evidence);
+        assert_eq!(r.server, db.addr().to_string());
+        assert!(
+            r.evidence
+                .iter()
+                .any(|e| e.starts_with(&format!("{closed}: ")) && e.contains("tried")),
+            "{:?}",
+            r.evidence
+        );
+        // -6 against a name with only IPv4 addresses: said, not guessed.
+        let e = hsp_probe::run::resolve("127.0.0.1", 3306, Some(hsp_probe::Family::V6))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("no IPv6 address (-6)"), "{e}");
+        let (v4, _) = hsp_probe::run::resolve("127.0.0.1", 3306, Some(hsp_probe::Family::V4))
+            .await
+            .unwrap();
+        assert_eq!(v4, vec![SocketAddr::from(([127, 0, 0, 1], 3306))]);
+    });
 }
