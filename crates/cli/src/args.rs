@@ -23,7 +23,10 @@ use clap::{Parser, Subcommand, ValueEnum};
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     // -h is the host, as in the mysql client; help is --help and -?.
-    disable_help_flag = true
+    disable_help_flag = true,
+    // The last of an option wins, as with the mysql client (option files
+    // give defaults the command line overrides).
+    args_override_self = true
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -150,18 +153,28 @@ pub(crate) struct ProbeArgs {
     /// or give -h HOST and -P PORT, as to the mysql client.
     #[arg(required_unless_present = "host", value_name = "HOST[:PORT]")]
     pub(crate) target: Option<String>,
-    /// The server's host, as the mysql client's -h.
-    #[arg(
-        short = 'h',
-        long,
-        value_name = "HOST",
-        conflicts_with = "target",
-        help_heading = "Server"
-    )]
+    /// The server's host, as the mysql client's -h (HOST[:PORT] wins).
+    #[arg(short = 'h', long, value_name = "HOST", help_heading = "Server")]
     pub(crate) host: Option<String>,
-    /// The server's port, as the mysql client's -P (default 3306).
+    /// The server's port, as the mysql client's -P (default 3306; a port
+    /// in HOST:PORT wins).
     #[arg(short = 'P', long, value_name = "PORT", help_heading = "Server")]
     pub(crate) port: Option<u16>,
+    /// Read no option file (my.cnf); see --print-defaults.
+    #[arg(long, help_heading = "Option files")]
+    pub(crate) no_defaults: bool,
+    /// Print the options the option files give, and exit. Read, as the
+    /// mysql client: /etc/my.cnf, /etc/mysql/my.cnf, $MYSQL_HOME/my.cnf,
+    /// ~/.my.cnf; groups [client] and [handshake-probe]; !include,
+    /// !includedir. The command line wins.
+    #[arg(long, help_heading = "Option files")]
+    pub(crate) print_defaults: bool,
+    /// Read only this option file.
+    #[arg(long, value_name = "FILE", help_heading = "Option files")]
+    pub(crate) defaults_file: Option<PathBuf>,
+    /// Read this option file after the others.
+    #[arg(long, value_name = "FILE", help_heading = "Option files")]
+    pub(crate) defaults_extra_file: Option<PathBuf>,
     /// Only the name's IPv4 addresses. By default each connection tries
     /// the name's addresses in turn (localhost: ::1, then 127.0.0.1), as
     /// libmysqlclient does, and the record names the one that answered.

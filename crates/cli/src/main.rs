@@ -9,6 +9,7 @@
 mod args;
 mod decode;
 mod logs;
+mod optfile;
 mod output;
 mod packets;
 mod probe;
@@ -20,7 +21,26 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse_from(args::mysql_conventions(std::env::args_os()));
+    let argv = args::mysql_conventions(std::env::args_os());
+    // Option files are the probe's (the mysql client's conventions), not
+    // decode's or capture's.
+    let probe = !matches!(
+        argv.get(1).and_then(|a| a.to_str()),
+        Some("decode" | "capture" | "help")
+    );
+    let argv = if probe {
+        match optfile::apply(argv, &optfile::default_files()) {
+            Ok(Some(v)) => v,
+            Ok(None) => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        argv
+    };
+    let cli = args::Cli::parse_from(argv);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

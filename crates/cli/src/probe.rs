@@ -92,15 +92,15 @@ fn password(args: &ProbeArgs) -> Result<Option<Secret>> {
 }
 
 fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
+    // HOST[:PORT] wins over -h and -P, which may come from an option
+    // file's [client] group as defaults.
     let (host, port) = match (&args.target, &args.host) {
         (Some(t), _) => {
             let (host, port) = split_target(t)?;
+            let explicit = t.ends_with(&format!(":{port}")) && !t.ends_with("::1");
             match args.port {
-                Some(p) if t.ends_with(&format!(":{port}")) && p != port => {
-                    bail!("the port is given twice: {t} and -P {p}")
-                }
-                Some(p) => (host, p),
-                None => (host, port),
+                Some(p) if !explicit => (host, p),
+                _ => (host, port),
             }
         }
         (None, Some(h)) => (h.clone(), args.port.unwrap_or(3306)),

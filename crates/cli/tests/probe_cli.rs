@@ -318,12 +318,22 @@ fn the_mysql_clients_conventions_attached_password_host_port_and_help() {
     assert_eq!(summary["verdicts"]["ok"], 2, "{summary}");
     assert_eq!(summary["target"], format!("127.0.0.1:{port}"));
     assert!(!out.contains(NATIVE_USER.1) && !stderr(&o).contains(NATIVE_USER.1));
-    // A host given twice, a port given twice: usage errors.
-    let o = run(&["-h", "127.0.0.1", &target()]);
-    assert_eq!(o.status.code(), Some(2));
-    let o = run(&["-P", "1", &target()]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("port is given twice"), "{}", stderr(&o));
+    // HOST:PORT wins over -h and -P (which an option file's [client]
+    // group may give as defaults).
+    let o = run(&[
+        "-n",
+        "1",
+        "--format",
+        "jsonl",
+        "-h",
+        "192.0.2.1",
+        "-P",
+        "1",
+        &target(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary: Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["target"], target());
     // Help is -? and --help; -h wants a host.
     for flag in ["-?", "--help"] {
         let o = run(&[flag]);
@@ -331,4 +341,114 @@ fn the_mysql_clients_conventions_attached_password_host_port_and_help() {
         assert!(stdout(&o).contains("-h, --host <HOST>"), "{}", stdout(&o));
     }
     assert_eq!(run(&["-h"]).status.code(), Some(2));
+}
+
+#[test]
+fn option_files_are_read_as_the_mysql_client_reads_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = server();
+    let port = db.addr().port();
+    let home = tempfile::tempdir().unwrap();
+    let mysql_home = tempfile::tempdir().unwrap();
+    let with = |args: &[&str]| {
+        bin()
+            .env("HOME", home.path())
+            .env("MYSQL_HOME", mysql_home.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let summary = |o: &Output| -> Value {
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+        serde_json::from_str(stdout(o).lines().last().unwrap()).unwrap()
+    };
+    // ~/.my.cnf: the server and the login from [client], a count from
+    // [handshake-probe] via !include, ssl-mode via !includedir.
+    let cnf = home.path().join(".my.cnf");
+    std::fs::create_dir(home.path().join("my.d")).unwrap();
+    std::fs::write(
+        home.path().join("my.d/tls.cnf"),
+        "[client]\nssl_mode = DISABLED\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join("probe.cnf"),
+        "[handshake-probe]\ncount = 3\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &cnf,
+        format!(
+            "[client]\nhost = 127.0.0.1\nport = {port}\nuser = {}\npassword = \"{}\"\nsocket = /nonexistent\n!include probe.cnf\n!includedir my.d\n",
+            NATIVE_USER.0, NATIVE_USER.1
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cnf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = with(&["--format", "jsonl"]);
+    let s = summary(&o);
+    assert_eq!(s["connections"], 3, "{s}");
+    assert_eq!(s["credentials"], true);
+    assert_eq!(s["verdicts"]["ok"], 3, "{s}");
+    assert!(!stderr(&o).contains("readable by other users"));
+    // The command line wins over the files.
+    let s = summary(&with(&["--format", "jsonl", "-n", "1"]));
+    assert_eq!(s["connections"], 1);
+    // --print-defaults shows them, the password masked.
+    let o = with(&["--print-defaults"]);
+    assert_eq!(o.status.code(), Some(0));
+    let shown = stdout(&o);
+    assert!(
+        shown.contains(&format!("--port={port}")) && shown.contains("--password=*****"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(NATIVE_USER.1) && !shown.contains("socket"),
+        "{shown}"
+    );
+    // Readable by others: warned.
+    std::fs::set_permissions(&cnf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = with(&["--format", "jsonl"]);
+    assert!(
+        stderr(&o).contains("readable by other users"),
+        "{}",
+        stderr(&o)
+    );
+    // --no-defaults: nothing from them (no server given: a usage error).
+    assert_eq!(with(&["--no-defaults"]).status.code(), Some(2));
+    // $MYSQL_HOME/my.cnf is read before ~/.my.cnf, which wins.
+    std::fs::write(
+        mysql_home.path().join("my.cnf"),
+        "[handshake-probe]\ncount = 2\n",
+    )
+    .unwrap();
+    assert_eq!(summary(&with(&["--format", "jsonl"]))["connections"], 3);
+    // --defaults-file: only that file; --defaults-extra-file: after the
+    // others.
+    let only = home.path().join("only.cnf");
+    std::fs::write(&only, format!("[client]\nport = {port}\n")).unwrap();
+    let s = summary(&with(&[
+        &format!("--defaults-file={}", only.display()),
+        "--format",
+        "jsonl",
+        "127.0.0.1",
+    ]));
+    assert_eq!(s["credentials"], false, "{s}");
+    let extra = home.path().join("extra.cnf");
+    std::fs::write(&extra, "[handshake-probe]\ncount = 4\n").unwrap();
+    let s = summary(&with(&[
+        &format!("--defaults-extra-file={}", extra.display()),
+        "--format",
+        "jsonl",
+    ]));
+    assert_eq!(s["connections"], 4);
+    // A damaged file names its line.
+    std::fs::write(&extra, "count = 4\n").unwrap();
+    let o = with(&[&format!("--defaults-extra-file={}", extra.display())]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("extra.cnf:1: an option before any [group]"),
+        "{}",
+        stderr(&o)
+    );
 }
