@@ -151,7 +151,7 @@ fn parse_concurrency(s: &str) -> Result<usize, String> {
 pub(crate) struct ProbeArgs {
     /// The server: HOST, HOST:PORT or [IPv6]:PORT (port 3306 by default);
     /// or give -h HOST and -P PORT, as to the mysql client.
-    #[arg(required_unless_present = "host", value_name = "HOST[:PORT]")]
+    #[arg(required_unless_present_any = ["host", "socket"], value_name = "HOST[:PORT]")]
     pub(crate) target: Option<String>,
     /// The server's host, as the mysql client's -h (HOST[:PORT] wins).
     #[arg(short = 'h', long, value_name = "HOST", help_heading = "Server")]
@@ -160,6 +160,11 @@ pub(crate) struct ProbeArgs {
     /// in HOST:PORT wins).
     #[arg(short = 'P', long, value_name = "PORT", help_heading = "Server")]
     pub(crate) port: Option<u16>,
+    /// Probe over this Unix socket, as the mysql client's -S: the
+    /// server's own handshake time with no network in between (run it
+    /// beside a TCP probe of the same server to tell the two apart).
+    #[arg(short = 'S', long, value_name = "PATH", help_heading = "Server")]
+    pub(crate) socket: Option<PathBuf>,
     /// Read no option file (my.cnf); see --print-defaults.
     #[arg(long, help_heading = "Option files")]
     pub(crate) no_defaults: bool,

@@ -104,6 +104,7 @@ fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
             }
         }
         (None, Some(h)) => (h.clone(), args.port.unwrap_or(3306)),
+        (None, None) if args.socket.is_some() => ("localhost".into(), args.port.unwrap_or(3306)),
         (None, None) => bail!("no server: give HOST[:PORT], or -h HOST [-P PORT]"),
     };
     let mut cfg = ProbeConfig::new(host, port);
@@ -128,6 +129,17 @@ fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
         SslModeArg::VerifyCa => SslMode::VerifyCa,
         SslModeArg::VerifyIdentity => SslMode::VerifyIdentity,
     };
+    if args.socket.is_some() {
+        // The mysql client does not use TLS over a Unix socket either.
+        match cfg.ssl_mode {
+            SslMode::Disabled | SslMode::Preferred => cfg.ssl_mode = SslMode::Disabled,
+            _ => bail!(
+                "--ssl-mode {:?}: TLS over a Unix socket (-S) is not supported",
+                args.ssl_mode
+            ),
+        }
+    }
+    cfg.socket.clone_from(&args.socket);
     if args.ssl_ca.is_some() && matches!(cfg.ssl_mode, SslMode::Disabled) {
         bail!("--ssl-ca needs an --ssl-mode that uses TLS");
     }
@@ -353,12 +365,16 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
         let summary = report.stats.summary();
         let meta = RunMeta {
             target: cfg.target(),
-            addr: report
+            addr: if cfg.socket.is_some() {
+                cfg.target()
+            } else {
+                report
                 .addrs
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
-                .join(", "),
+                .join(", ")
+            },
             server_version,
             elapsed_s: report.elapsed.as_secs_f64(),
             handshakes_per_s: per_second(summary.connections, report.elapsed),

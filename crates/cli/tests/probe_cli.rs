@@ -452,3 +452,37 @@ fn option_files_are_read_as_the_mysql_client_reads_them() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_unix_socket_probe_times_the_server_with_no_network_between() {
+    let db = server();
+    let sock = db.dir().join("mysqld.sock");
+    let o = run(&[
+        "-n",
+        "3",
+        "--format",
+        "jsonl",
+        "-S",
+        sock.to_str().unwrap(),
+        "-u",
+        NATIVE_USER.0,
+        &format!("--password={}", NATIVE_USER.1),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let target = format!("unix:{}", sock.display());
+    for r in &lines[..3] {
+        assert_eq!(r["verdict"], "ok", "{r}");
+        assert_eq!(r["server"], target.as_str());
+        assert!(r.get("tcp_info").is_none(), "{r}");
+        assert!(r.get("tls").is_none(), "{r}");
+    }
+    assert_eq!(lines[3]["target"], target.as_str());
+    assert_eq!(lines[3]["connect_timeout_source"], "server");
+    // TLS over the socket is refused up front, as a usage error.
+    let o = run(&["-S", sock.to_str().unwrap(), "--ssl-mode", "REQUIRED"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

@@ -36,7 +36,7 @@ use tokio::net::TcpSocket;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use crate::config::{NO_SUCH_USER, ProbeConfig, SslMode};
-use crate::stream::{Stream, tcp_info};
+use crate::stream::{Io, Stream, tcp_info};
 
 /// The largest packet accepted during the handshake. A greeting is under
 /// 200 bytes and an RSA public key under 1 KiB; a bigger announced length
@@ -189,6 +189,17 @@ impl<'a> Attempt<'a> {
         }
     }
 
+    /// A connection already made, over any byte stream (a Unix socket, or
+    /// `tokio::io::duplex` to a scripted server in tests, with paused
+    /// time): the handshake runs from the greeting on; `peer` names the
+    /// server in the record. No TCP_INFO, no TLS.
+    pub fn over(shared: &'a Shared, id: u64, peer: SocketAddr, io: impl Io + 'static) -> Self {
+        let mut a = Self::new(shared, id, peer, None);
+        a.phases.set(Phase::TcpConnect, Duration::ZERO);
+        a.stream = Some(Stream::Other(Box::new(io)));
+        a
+    }
+
     /// When `addr` refuses the connection (or cannot be reached), tries
     /// `rest` in turn, as libmysqlclient does with a name's addresses
     /// (`localhost` is ::1 and 127.0.0.1); the record names the address
@@ -208,7 +219,9 @@ impl<'a> Attempt<'a> {
     /// leaves the attempt ready for [`finish`](Self::finish) with
     /// [`End::Interrupted`].
     pub async fn drive(&mut self) -> End {
-        if let Err(end) = self.connect().await {
+        if self.stream.is_none()
+            && let Err(end) = self.connect().await
+        {
             return end;
         }
         self.enter(Phase::Greeting);
@@ -302,6 +315,9 @@ impl<'a> Attempt<'a> {
     }
 
     async fn connect(&mut self) -> Result<(), End> {
+        if let Some(path) = self.shared.cfg.socket.clone() {
+            return self.connect_unix(&path).await;
+        }
         loop {
             match self.connect_one().await {
                 Err(Retry::Next(e)) if !self.fallbacks.is_empty() => {
@@ -322,6 +338,27 @@ impl<'a> Attempt<'a> {
                 }
                 Err(Retry::Final(end)) => return Err(end),
                 Ok(()) => return Ok(()),
+            }
+        }
+    }
+
+    /// `-S`: the server's Unix socket. `tcp_connect` is the socket's
+    /// connect; no network lies in between.
+    async fn connect_unix(&mut self, path: &std::path::Path) -> Result<(), End> {
+        match timeout_at(self.deadline, tokio::net::UnixStream::connect(path)).await {
+            Err(_) => Err(End::ConnectTimedOut),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(End::ConnectRefused),
+            Ok(Err(e)) => {
+                self.evidence.push(evidence::probe::connect_failed(&e));
+                Err(End::ConnectFailed {
+                    errno: errno_of(&e),
+                })
+            }
+            Ok(Ok(s)) => {
+                self.phases
+                    .set(Phase::TcpConnect, self.phase_start.elapsed());
+                self.stream = Some(Stream::Other(Box::new(s)));
+                Ok(())
             }
         }
     }
@@ -604,8 +641,16 @@ impl<'a> Attempt<'a> {
             }
         }
         self.phases.set(Phase::Total, now - self.start);
-        self.tcp_info = self.stream.as_ref().and_then(|s| tcp_info(s.tcp()));
-        let mut facts = Facts::new(end, self.phase, self.addr.to_string());
+        self.tcp_info = self
+            .stream
+            .as_ref()
+            .and_then(Stream::tcp)
+            .and_then(tcp_info);
+        let server = match &self.shared.cfg.socket {
+            Some(_) => self.shared.cfg.target(),
+            None => self.addr.to_string(),
+        };
+        let mut facts = Facts::new(end, self.phase, server);
         facts.phases = self.phases;
         facts.server_wait = match end {
             End::ServerClosed { .. } => self.last_server_packet.map(|t| now - t),
@@ -613,7 +658,7 @@ impl<'a> Attempt<'a> {
         };
         facts.write_failed = self.write_failed;
         facts.retransmits = self.tcp_info.map_or(0, |t| t.total_retrans);
-        facts.loopback = self.addr.ip().is_loopback();
+        facts.loopback = self.addr.ip().is_loopback() || self.shared.cfg.socket.is_some();
         // The client's kernel retransmitted its own segments (the SYN, the
         // login): their first copies were not acknowledged within one RTO.
         // TCP_INFO cannot tell a spurious copy apart, nor see the server's.

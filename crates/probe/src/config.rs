@@ -83,6 +83,9 @@ pub struct ProbeConfig {
     /// Only addresses of this family (`-4`, `-6`); else every address the
     /// name resolves to, tried in turn.
     pub family: Option<Family>,
+    /// Connect to this Unix socket instead of TCP (`-S`): the server's
+    /// own time, no network in between.
+    pub socket: Option<PathBuf>,
     /// After Ctrl-C, how long in-flight handshakes may still finish.
     pub grace: Duration,
     /// Classifier thresholds.
@@ -122,13 +125,18 @@ impl ProbeConfig {
             resolve_each: false,
             bind: None,
             family: None,
+            socket: None,
             grace: Duration::from_secs(2),
             params: hsp_core::Params::default(),
         }
     }
 
-    /// `host:port` as the user wrote it (IPv6 in brackets).
+    /// `host:port` as the user wrote it (IPv6 in brackets), or
+    /// `unix:PATH` for a socket.
     pub fn target(&self) -> String {
+        if let Some(p) = &self.socket {
+            return format!("unix:{}", p.display());
+        }
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {

@@ -29,3 +29,4 @@ pub mod tls;
 
 pub use config::{Credentials, Family, ProbeConfig, SslMode};
 pub use run::{RunReport, run};
+pub use stream::Io;

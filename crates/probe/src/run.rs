@@ -144,8 +144,16 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<RunReport, SetupError> {
     let cfg = &shared.cfg;
-    let (addrs, dns) = resolve(&cfg.host, cfg.port, cfg.family).await?;
-    let dns = (!cfg.resolve_each).then_some(dns);
+    let (addrs, dns) = match &cfg.socket {
+        // A Unix socket: no name to resolve (the address is a placeholder
+        // the records do not show).
+        Some(_) => (
+            vec![SocketAddr::from(([127, 0, 0, 1], cfg.port))],
+            Duration::ZERO,
+        ),
+        None => resolve(&cfg.host, cfg.port, cfg.family).await?,
+    };
+    let dns = (!cfg.resolve_each && cfg.socket.is_none()).then_some(dns);
     let workers = cfg.concurrency.max(1);
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
@@ -227,7 +235,7 @@ async fn one(
 ) -> ConnectionRecord {
     let cfg = &shared.cfg;
     let resolved;
-    let (addrs, dns) = if cfg.resolve_each {
+    let (addrs, dns) = if cfg.resolve_each && cfg.socket.is_none() {
         match resolve(&cfg.host, cfg.port, cfg.family).await {
             Ok((a, d)) => {
                 resolved = a;

@@ -1,17 +1,26 @@
-//! The connection's byte stream, plain or TLS, and the kernel's TCP_INFO.
+//! The connection's byte stream: plain TCP, TLS over it, or any other
+//! byte stream ([`Io`]: a Unix socket, or `tokio::io::duplex` in tests,
+//! where a scripted server and paused time make timeouts exact); and the
+//! kernel's TCP_INFO.
 
 use std::io;
 
 use hsp_core::record::TcpInfo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-/// Plain TCP, or TLS over it after the SSLRequest.
+/// A byte stream the handshake can run over.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
+
+/// Plain TCP, TLS over it after the SSLRequest, or another stream.
 #[derive(Debug)]
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    Other(Box<dyn Io>),
 }
 
 impl Stream {
@@ -19,6 +28,7 @@ impl Stream {
         match self {
             Self::Plain(s) => s.read(buf).await,
             Self::Tls(s) => s.read(buf).await,
+            Self::Other(s) => s.read(buf).await,
         }
     }
 
@@ -29,13 +39,19 @@ impl Stream {
                 s.write_all(buf).await?;
                 s.flush().await
             }
+            Self::Other(s) => {
+                s.write_all(buf).await?;
+                s.flush().await
+            }
         }
     }
 
-    pub(crate) fn tcp(&self) -> &TcpStream {
+    /// The TCP socket under it, if it is one.
+    pub(crate) fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            Self::Plain(s) => s,
-            Self::Tls(s) => s.get_ref().0,
+            Self::Plain(s) => Some(s),
+            Self::Tls(s) => Some(s.get_ref().0),
+            Self::Other(_) => None,
         }
     }
 }
