@@ -15,7 +15,7 @@ use hsp_core::phase::micros;
 use hsp_core::stats::IntervalHistograms;
 use hsp_core::{ConnectionRecord, Verdict};
 use hsp_probe::attempt::Shared;
-use hsp_probe::session::{ServerSnapshot, Session};
+use hsp_probe::session::ServerSnapshot;
 use hsp_probe::{Credentials, ProbeConfig, SslMode};
 use hsp_wire::client::Secret;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -178,28 +178,6 @@ fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
     Ok((cfg, source))
 }
 
-/// Opens a control session and reads the server's counters.
-async fn snapshot(cfg: &ProbeConfig) -> Result<ServerSnapshot, String> {
-    // The status connection logs in promptly, whatever the probed
-    // connections are told to do (--login-delay would get it dropped).
-    let mut cfg = cfg.clone();
-    cfg.login_delay = Duration::ZERO;
-    let cfg = &cfg;
-    let shared = Shared::new(cfg.clone()).map_err(|e| e.to_string())?;
-    let (addrs, _) = hsp_probe::run::resolve(&cfg.host, cfg.port, cfg.family)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut s = Session::open(&shared, &addrs).await.map_err(|r| {
-        r.app_error.as_ref().map_or_else(
-            || r.verdict.to_string(),
-            |e| format!("{} ({})", e.message, e.code),
-        )
-    })?;
-    let snap = s.snapshot().await.map_err(|e| e.to_string());
-    s.close().await;
-    snap
-}
-
 pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
     let (mut cfg, mut source) = config(args)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -225,7 +203,7 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
     rt.block_on(async {
         let want_status = cfg.credentials.is_some() && !args.no_server_status;
         let before = if want_status {
-            match snapshot(&cfg).await {
+            match hsp_probe::session::read_server(&cfg).await {
                 Ok(s) => Some(s),
                 Err(e) => {
                     note(&format!("cannot read the server's status before the run: {e}"));
@@ -235,27 +213,16 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
         } else {
             None
         };
-        if let (TimeoutSource::Assumed, Some(ct)) = (
-            source,
-            before
-                .as_ref()
-                .and_then(|b| b.variables.get("connect_timeout"))
-                .and_then(|v| v.parse::<u64>().ok()),
-        ) {
-            cfg.params.connect_timeout = Duration::from_secs(ct);
+        if let (TimeoutSource::Assumed, Some(ct)) =
+            (source, before.as_ref().and_then(ServerSnapshot::connect_timeout))
+        {
+            cfg.params.connect_timeout = ct;
             source = TimeoutSource::Server;
         }
-        if let Some(wt) = before
-            .as_ref()
-            .and_then(|b| b.variables.get("wait_timeout"))
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            cfg.params.wait_timeout = Some(Duration::from_secs(wt));
+        if let Some(wt) = before.as_ref().and_then(ServerSnapshot::wait_timeout) {
+            cfg.params.wait_timeout = Some(wt);
         }
-        cfg.params.back_log = before
-            .as_ref()
-            .and_then(|b| b.variables.get("back_log"))
-            .and_then(|v| v.parse::<u32>().ok());
+        cfg.params.back_log = before.as_ref().and_then(ServerSnapshot::back_log);
         let limit = hsp_probe::guard::limit(cfg.concurrency, before.as_ref(), cfg.force)
             .map_err(|e| anyhow::anyhow!(e))?;
         cfg.concurrency = limit.concurrency;
@@ -351,7 +318,7 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
             return Err(e).context("writing the output");
         }
         let after = if before.is_some() {
-            match snapshot(&cfg).await {
+            match hsp_probe::session::read_server(&cfg).await {
                 Ok(s) => Some(s),
                 Err(e) => {
                     note(&format!("cannot read the server's status after the run: {e}"));

@@ -63,6 +63,55 @@ pub struct ServerSnapshot {
     pub host_cache: HostCache,
 }
 
+impl ServerSnapshot {
+    fn seconds(&self, name: &str) -> Option<std::time::Duration> {
+        let v = self.variables.get(name)?.parse::<u64>().ok()?;
+        Some(std::time::Duration::from_secs(v))
+    }
+
+    /// The server's `connect_timeout`.
+    pub fn connect_timeout(&self) -> Option<std::time::Duration> {
+        self.seconds("connect_timeout")
+    }
+
+    /// The server's `wait_timeout`.
+    pub fn wait_timeout(&self) -> Option<std::time::Duration> {
+        self.seconds("wait_timeout")
+    }
+
+    /// The server's `back_log` (its listen queue).
+    pub fn back_log(&self) -> Option<u32> {
+        self.variables.get("back_log")?.parse().ok()
+    }
+}
+
+/// Opens a control session for `cfg`'s server and reads its settings and
+/// counters, then closes it (the probe's connections are not among
+/// them). The session logs in promptly whatever `--login-delay` says.
+pub async fn read_server(cfg: &crate::ProbeConfig) -> Result<ServerSnapshot, String> {
+    let mut cfg = cfg.clone();
+    cfg.login_delay = std::time::Duration::ZERO;
+    let shared = Shared::new(cfg.clone()).map_err(|e| e.to_string())?;
+    let addrs = match &cfg.socket {
+        Some(_) => vec![SocketAddr::from(([127, 0, 0, 1], cfg.port))],
+        None => {
+            crate::run::resolve(&cfg.host, cfg.port, cfg.family)
+                .await
+                .map_err(|e| e.to_string())?
+                .0
+        }
+    };
+    let mut s = Session::open(&shared, &addrs).await.map_err(|r| {
+        r.app_error.as_ref().map_or_else(
+            || r.verdict.to_string(),
+            |e| format!("{} ({})", e.message, e.code),
+        )
+    })?;
+    let snap = s.snapshot().await.map_err(|e| e.to_string());
+    s.close().await;
+    snap
+}
+
 /// What `performance_schema.host_cache` holds for the probing host (its
 /// address as this session's own, the one the server sees).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@ mod support;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hsp_core::{Phase, Verdict};
 use hsp_testkit::{ED25519_USER, MariaDb, NATIVE_USER, ServerOptions};
@@ -202,15 +202,17 @@ fn a_login_later_than_connect_timeout_is_server_timeout() {
     cfg.concurrency = 2;
     cfg.login_delay = Duration::from_secs(3);
     cfg.params.connect_timeout = Duration::from_secs(2);
-    let t = Instant::now();
     let (recs, report) = probe(cfg);
     assert_eq!(report.stats.count(Verdict::ServerTimeout), 2, "{recs:#?}");
     for r in &recs {
         assert_eq!(r.phase, Phase::ClientReply);
         assert_eq!(r.outcome, "server_reset", "MariaDB closes with a bare RST");
+        // The reset is seen when it happens (at connect_timeout, 2 s),
+        // not when the delayed login would have gone out (3 s): an order,
+        // not a stopwatch, so a loaded machine cannot fail it.
         let reply = r.phases_us.get(Phase::ClientReply).unwrap();
         assert!(
-            (1800..2600).contains(&reply.as_millis()),
+            reply >= Duration::from_millis(1800) && reply < Duration::from_secs(3),
             "the reset is seen when it happens, not after the delay: {reply:?}"
         );
         let e = r.app_error.as_ref().unwrap();
@@ -222,10 +224,6 @@ fn a_login_later_than_connect_timeout_is_server_timeout() {
         );
         assert!(r.near_connect_timeout);
     }
-    assert!(
-        t.elapsed() < Duration::from_secs(3),
-        "not held for the whole delay"
-    );
     // A login well inside connect_timeout is fine on the same server.
     let mut cfg = config(db.addr(), Some(NATIVE_USER));
     cfg.login_delay = Duration::from_millis(500);
