@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Handshake benchmark: handshake-probe against MariaDB Connector/C (a
-# minimal C connect/close loop, benches/baseline/connect_loop.c) and a
-# PyMySQL loop, same private MariaDB, same run (scripts/bench_probe.py prints the
-# table). Then, with --rss, the probe's peak memory for 10k and 1m
+# Handshake benchmark: handshake-probe against a raw-socket C loop (the
+# same work and nothing else, benches/baseline/raw_loop.c: the physical
+# floor), MariaDB Connector/C (a minimal C connect/close loop,
+# benches/baseline/connect_loop.c) and a PyMySQL loop, same private
+# MariaDB, same run (scripts/bench_probe.py prints the table). Then, with --rss, the probe's peak memory for 10k and 1m
 # handshakes (records are streamed, so it must not grow with N).
 #   HSP_N=5000 HSP_REPEAT=3 scripts/bench-probe.sh [--rss]
 set -euo pipefail
@@ -13,6 +14,10 @@ cargo build --release -q
 dpkg-query -W -f='${Status}' libmariadb-dev 2>/dev/null | grep -q 'install ok installed' \
   || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev >/dev/null
 gcc -O2 -o target/connect_loop benches/baseline/connect_loop.c $(mariadb_config --cflags --libs)
+# The raw loop's SHA1 is libcrypto's (libssl-dev).
+dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q 'install ok installed' \
+  || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev >/dev/null
+gcc -O2 -Wno-deprecated-declarations -o target/raw_loop benches/baseline/raw_loop.c -lcrypto
 dir=$(mktemp -d /tmp/hsp-bench-XXXXXX)
 trap 'bash scripts/private-mariadb.sh stop "$dir"; rm -rf "$dir"' EXIT
 port=$(bash scripts/private-mariadb.sh start "$dir" --max-connections=1000 --thread-cache-size=64)

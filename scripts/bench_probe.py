@@ -4,6 +4,9 @@ independent real clients making the same number of new connections to the
 same private MariaDB, in the same run.
 
   - handshake-probe -n N -c C (a login per connection, then COM_QUIT)
+  - a raw-socket C loop: C processes, each doing exactly that work and
+    nothing else (socket, connect, greeting, mysql_native_password login,
+    OK, COM_QUIT, close; benches/baseline/raw_loop.c): the floor
   - MariaDB Connector/C (libmariadb): C processes, each a minimal
     mysql_real_connect/mysql_close loop (benches/baseline/connect_loop.c).
     mariadb-slap was tried first and dropped: with --query, its --detach=1
@@ -88,12 +91,18 @@ def connector_c(c):
     return processes(c, lambda n: [CONNECT_LOOP, str(n), str(PORT), USER, PASSWORD])
 
 
+def raw_loop(c):
+    return processes(c, lambda n: [RAW_LOOP, str(n), str(PORT), USER, PASSWORD])
+
+
 def pymysql_loop(c):
     return processes(c, lambda n: [sys.executable, "-c", PYMYSQL_WORKER, str(n), str(PORT)])
 
 
 CONNECT_LOOP = os.environ.get("HSP_CONNECT_LOOP", "target/connect_loop")
-TOOLS = [("handshake-probe", probe), ("Connector/C loop", connector_c), ("PyMySQL loop", pymysql_loop)]
+RAW_LOOP = os.environ.get("HSP_RAW_LOOP", "target/raw_loop")
+TOOLS = [("handshake-probe", probe), ("raw-socket C loop", raw_loop),
+         ("Connector/C loop", connector_c), ("PyMySQL loop", pymysql_loop)]
 
 
 def main():
