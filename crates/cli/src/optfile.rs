@@ -61,8 +61,22 @@ pub(crate) fn apply(
     let mut only: Option<PathBuf> = None;
     let mut extra: Option<PathBuf> = None;
     let mut rest = Vec::with_capacity(argv.len());
-    for (i, a) in argv.into_iter().enumerate() {
+    let mut it = argv.into_iter().enumerate().peekable();
+    while let Some((i, a)) = it.next() {
         let s = a.to_str().unwrap_or_default();
+        // `--defaults-file FILE` (two words) as `--defaults-file=FILE`.
+        if i > 0 && matches!(s, "--defaults-file" | "--defaults-extra-file") {
+            let Some((_, f)) = it.next() else {
+                return Err(format!("{s} needs a FILE"));
+            };
+            let f = PathBuf::from(f);
+            if s == "--defaults-file" {
+                only = Some(f);
+            } else {
+                extra = Some(f);
+            }
+            continue;
+        }
         if i > 0 && s == "--no-defaults" {
             no_defaults = true;
         } else if i > 0 && s == "--print-defaults" {
@@ -307,6 +321,15 @@ mod tests {
         .unwrap();
         assert_eq!(both.last().unwrap(), "--host=h2");
         assert!(apply(os(&["hp", "--defaults-file=/nonexistent/x.cnf"]), &[]).is_err());
+        // Two words, as clap would take it: the same.
+        let two = apply(
+            os(&["hp", "--defaults-file", extra.to_str().unwrap(), "db"]),
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(two, os(&["hp", "--host=h2", "db"]));
+        assert!(apply(os(&["hp", "--defaults-extra-file"]), &[]).is_err());
     }
 
     #[test]
