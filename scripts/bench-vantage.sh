@@ -23,8 +23,7 @@ cleanup() { netns_down; rm -rf "$dir"; }
 trap cleanup EXIT
 netns_up hspv 10.83
 netns_mariadbd "$dir/ns" --max-connections=200 --thread-cache-size=16
-mariadb --no-defaults --socket="$dir/ns/sock" -uroot -e \
-  "CREATE USER hsp_native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-secret'); GRANT ALL ON *.* TO hsp_native@'%';"
+netns_native_user "$dir/ns"
 ip netns exec "$NS_CL" tcpdump -i "$NS_IFACE_CL" -B 131072 -U -s 0 -w "$dir/client.pcap" tcp port 3306 2>"$dir/t1.log" &
 t1=$!
 ip netns exec "$NS_SV" tcpdump -i "$NS_IFACE_SV" -B 131072 -U -s 0 -w "$dir/server.pcap" tcp port 3306 2>"$dir/t2.log" &

@@ -54,8 +54,7 @@ EXPECTED=$tmp/expected.tsv
 netns_up hsph 10.79
 netns_mariadbd "$tmp/ns" --connect-timeout=2 --wait-timeout=3 --log-warnings=4
 pids+=("$NS_MARIADBD_PID")
-mariadb --no-defaults --socket="$tmp/ns/sock" -uroot -e \
-  "CREATE USER hsp_native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-secret'); GRANT ALL ON *.* TO hsp_native@'%';"
+netns_native_user "$tmp/ns"
 fw() { ip netns exec "$NS_RT" iptables "$@"; }
 # The first 4 bytes of the TCP payload, for iptables' u32 match: the MySQL
 # header (3 bytes of length, little-endian, then the sequence id).

@@ -36,13 +36,13 @@ EXPECTED=$tmp/expected.tsv
 netns_up hspn 10.81
 netns_mariadbd "$tmp/ns" --connect-timeout=2 --wait-timeout=3 --log-warnings=4
 pids+=("$NS_MARIADBD_PID")
-mariadb --no-defaults --socket="$tmp/ns/sock" -uroot -e \
-  "CREATE USER hsp_native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-secret'); GRANT ALL ON *.* TO hsp_native@'%';"
+netns_native_user "$tmp/ns"
 fw() { ip netns exec "$NS_RT" iptables "$@"; }
 # The client's address and port rewritten on the way to the server.
 fw -t nat -A POSTROUTING -o hspnrs -p tcp -j MASQUERADE --to-ports 41000-41999
-# Every other login's first copy dropped (the MySQL header's sequence id 1,
-# a login's size), before the NAT rewrites it.
+# Every other login packet dropped (the MySQL header's sequence id 1, a
+# login's size), before the NAT rewrites it: each login's first copy, its
+# retransmission let through.
 HDR='0>>22&0x3C@12>>26&0x3C@0'
 fw -A FORWARD -p tcp --dport 3306 -m u32 --u32 "$HDR&0xFF=0x1" -m length --length 80:65535 \
   -m statistic --mode nth --every 2 --packet 0 -j DROP

@@ -26,8 +26,7 @@ cleanup() {
 trap cleanup EXIT
 netns_up hsp 10.77
 netns_mariadbd "$tmp" --connect-timeout=2 --log-warnings=4
-mariadb --no-defaults --socket="$tmp/sock" -uroot -e \
-  "CREATE USER hsp_native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-secret'); GRANT ALL ON *.* TO hsp_native@'%';"
+netns_native_user "$tmp"
 ip netns exec hsp-cl python3 -c "import socket; socket.create_connection(('10.77.2.2', 3306), 3).close()"
 
 fw() { ip netns exec hsp-rt iptables "$@"; }

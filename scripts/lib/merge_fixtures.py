@@ -21,7 +21,7 @@ def merge(path, new_path, key):
 merge(f"{out}/expected-verdicts.tsv", f"{tmp}/expected.tsv", lambda l: l.split("\t")[0])
 merge(f"{out}/ports.tsv", f"{tmp}/ports.tsv", lambda l: l.split("\t")[0])
 readme = f"{out}/README.md"
-lines = open(readme).read().splitlines()
+lines = open(readme).read().splitlines() if os.path.exists(readme) else []
 row = lambda l: l.startswith("| ") and l.split(" ")[1].removesuffix(".pcap") in names
 kept = [l for l in lines if not row(l)]
 new = open(f"{tmp}/table.md").read().splitlines()

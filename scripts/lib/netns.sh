@@ -11,6 +11,9 @@
 #                       SERVER_IP:3306 in $NS_SV (its own tmpdir, socket
 #                       DIR/sock, error log DIR/error.log); waits until it
 #                       answers; sets NS_MARIADBD_PID
+# netns_native_user DIR creates hsp_native@'%' (mysql_native_password,
+#                       password native-secret, all privileges) on the
+#                       server netns_mariadbd started in DIR
 # netns_down            stops what netns_mariadbd started (by PID) and
 #                       deletes the namespaces (their veths go with them)
 #
@@ -56,6 +59,11 @@ netns_mariadbd() {
   echo "netns: mariadbd did not start; $dir/error.log:" >&2
   cat "$dir/error.log" >&2
   return 1
+}
+
+netns_native_user() {
+  mariadb --no-defaults --socket="$1/sock" -uroot -e \
+    "CREATE USER hsp_native@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-secret'); GRANT ALL ON *.* TO hsp_native@'%';"
 }
 
 netns_down() {
