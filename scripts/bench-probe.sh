@@ -4,8 +4,10 @@
 # floor), MariaDB Connector/C (a minimal C connect/close loop,
 # benches/baseline/connect_loop.c) and a PyMySQL loop, same private
 # MariaDB, same run (scripts/bench_probe.py prints the table). Then, with --rss, the probe's peak memory for 10k and 1m
-# handshakes (records are streamed, so it must not grow with N).
-#   HSP_N=5000 HSP_REPEAT=3 scripts/bench-probe.sh [--rss]
+# handshakes (records are streamed, so it must not grow with N). With
+# --accuracy instead: the probe's phase timings against the wire's, the
+# same connections captured by tcpdump and decoded (scripts/bench_accuracy.py).
+#   HSP_N=5000 HSP_REPEAT=3 scripts/bench-probe.sh [--rss | --accuracy]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -21,6 +23,11 @@ gcc -O2 -Wno-deprecated-declarations -o target/raw_loop benches/baseline/raw_loo
 dir=$(mktemp -d /tmp/hsp-bench-XXXXXX)
 trap 'bash scripts/private-mariadb.sh stop "$dir"; rm -rf "$dir"' EXIT
 port=$(bash scripts/private-mariadb.sh start "$dir" --max-connections=1000 --thread-cache-size=64)
+if [ "${1:-}" = "--accuracy" ]; then
+  # The probe's phases against the same connections on the wire.
+  HSP_PORT=$port python3 scripts/bench_accuracy.py
+  exit 0
+fi
 HSP_PORT=$port python3 scripts/bench_probe.py
 if [ "${1:-}" = "--rss" ]; then
   echo

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""The probe's phase timings against the wire's: the probe makes N
+handshakes at concurrency C while tcpdump captures loopback; the capture is
+decoded by handshake-probe decode; each probe record is matched to the
+captured connection with the same client address, and |probe - wire| is
+taken per phase. Prints, per concurrency, the median and p99 of that error
+and the wire's median, per phase. Called by scripts/bench-probe.sh
+--accuracy, which starts and stops the server.
+"""
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PORT = int(os.environ["HSP_PORT"])
+N = int(os.environ.get("HSP_N", "5000"))
+CONCURRENCY = [int(c) for c in os.environ.get("HSP_CONCURRENCY", "1 8").split()]
+PROBE = os.environ.get("HSP_PROBE", "target/release/handshake-probe")
+PHASES = ["tcp_connect", "greeting", "client_reply", "login", "total"]
+
+
+def run(c, tmp):
+    cap = os.path.join(tmp, f"c{c}.pcap")
+    dump = subprocess.Popen(["tcpdump", "-i", "lo", "-B", "262144", "-s", "0", "-U", "-w", cap,
+                             f"tcp port {PORT}"], stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    out = subprocess.run(
+        [PROBE, "-n", str(N), "-c", str(c), "-u", "hsp_native", "--password=native-secret",
+         "--ssl-mode", "DISABLED", "--no-server-status", "--format", "jsonl", "-q",
+         f"127.0.0.1:{PORT}"], check=True, capture_output=True, text=True).stdout
+    time.sleep(1)
+    dump.send_signal(signal.SIGINT)
+    dump.wait()
+    probe = {r["client"]: r for r in map(json.loads, out.splitlines()) if r["type"] == "connection"}
+    wire_out = subprocess.run([PROBE, "decode", "--format", "jsonl", "--port", str(PORT), cap],
+                              capture_output=True, text=True).stdout
+    wire = {r["client"]: r for r in map(json.loads, wire_out.splitlines()) if r["type"] == "connection"}
+    errors = {p: [] for p in PHASES}
+    medians = {p: [] for p in PHASES}
+    for client, r in probe.items():
+        w = wire.get(client)
+        if not w:
+            continue
+        for p in PHASES:
+            a, b = r["phases_us"].get(p), w["phases_us"].get(p)
+            if a is not None and b is not None:
+                errors[p].append(abs(a - b))
+                medians[p].append(b)
+    matched = sum(1 for c in probe if c in wire)
+    return errors, medians, matched, len(probe)
+
+
+def q(v, f):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(f * len(v)))] if v else float("nan")
+
+
+def main():
+    print(f"# accuracy: {N} handshakes per run, |probe - wire| per phase (wire: the same connections "
+          f"captured by tcpdump on lo and decoded), µs")
+    print("| concurrency | phase | wire median | error median | error p99 |")
+    print("| --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for c in CONCURRENCY:
+            errors, medians, matched, total = run(c, tmp)
+            for p in PHASES:
+                print(f"| {c} | {p} | {q(medians[p], 0.5):.0f} | {q(errors[p], 0.5):.0f} | {q(errors[p], 0.99):.0f} |")
+            print(f"| {c} | (matched) | {matched} of {total} | | |")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
