@@ -25,7 +25,9 @@ PHASES = ["tcp_connect", "greeting", "client_reply", "login", "total"]
 
 def run(c, tmp):
     cap = os.path.join(tmp, f"c{c}.pcap")
-    dump = subprocess.Popen(["tcpdump", "-i", "lo", "-B", "262144", "-s", "0", "-U", "-w", cap,
+    # --immediate-mode: without it, packets still in a ring block when
+    # tcpdump is stopped are never written.
+    dump = subprocess.Popen(["tcpdump", "-i", "lo", "-B", "262144", "-s", "0", "-U", "--immediate-mode", "-w", cap,
                              f"tcp port {PORT}"], stderr=subprocess.DEVNULL)
     time.sleep(1)
     out = subprocess.run(
@@ -41,6 +43,8 @@ def run(c, tmp):
     wire = {r["client"]: r for r in map(json.loads, wire_out.splitlines()) if r["type"] == "connection"}
     errors = {p: [] for p in PHASES}
     medians = {p: [] for p in PHASES}
+    clocks = {p: {} for p in PHASES}
+    worst = []
     for client, r in probe.items():
         w = wire.get(client)
         if not w:
@@ -50,8 +54,14 @@ def run(c, tmp):
             if a is not None and b is not None:
                 errors[p].append(abs(a - b))
                 medians[p].append(b)
+                clock = r.get("clocks", {}).get(p, "-")
+                clocks[p][clock] = clocks[p].get(clock, 0) + 1
+                worst.append((abs(a - b), p, clock, a, b, client))
+    if os.environ.get("HSP_WORST"):
+        for e in sorted(worst, reverse=True)[:int(os.environ["HSP_WORST"])]:
+            print("# worst:", e, file=sys.stderr)
     matched = sum(1 for c in probe if c in wire)
-    return errors, medians, matched, len(probe)
+    return errors, medians, clocks, matched, len(probe)
 
 
 def q(v, f):
@@ -62,14 +72,16 @@ def q(v, f):
 def main():
     print(f"# accuracy: {N} handshakes per run, |probe - wire| per phase (wire: the same connections "
           f"captured by tcpdump on lo and decoded), µs")
-    print("| concurrency | phase | wire median | error median | error p99 |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| concurrency | phase | wire median | error median | error p99 | timed by |")
+    print("| --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for c in CONCURRENCY:
-            errors, medians, matched, total = run(c, tmp)
+            errors, medians, clocks, matched, total = run(c, tmp)
             for p in PHASES:
-                print(f"| {c} | {p} | {q(medians[p], 0.5):.0f} | {q(errors[p], 0.5):.0f} | {q(errors[p], 0.99):.0f} |")
-            print(f"| {c} | (matched) | {matched} of {total} | | |")
+                n = sum(clocks[p].values()) or 1
+                by = ", ".join(f"{k} {100 * v / n:.1f}%" for k, v in sorted(clocks[p].items(), key=lambda kv: -kv[1]))
+                print(f"| {c} | {p} | {q(medians[p], 0.5):.0f} | {q(errors[p], 0.5):.0f} | {q(errors[p], 0.99):.0f} | {by} |")
+            print(f"| {c} | (matched) | {matched} of {total} | | | |")
             sys.stdout.flush()
 
 

@@ -446,6 +446,7 @@ impl ConnectionRecord {
             outcome,
             phase,
             phases_us,
+            clocks,
             error,
             app_error: app,
             server_version,
@@ -482,6 +483,16 @@ impl ConnectionRecord {
         o.word(k!("outcome"), outcome);
         o.word(k!("phase"), phase.name());
         o.object(k!("phases_us"), |o| phases(o, phases_us));
+        if !clocks.is_empty() {
+            o.object(k!("clocks"), |o| {
+                for (p, c) in clocks.iter() {
+                    o.key_dyn(p.name());
+                    o.out.push(b'"');
+                    o.out.extend_from_slice(c.name().as_bytes());
+                    o.out.push(b'"');
+                }
+            });
+        }
         if let Some(e) = error {
             o.object(k!("error"), |o| server_error(o, e));
         }
@@ -615,15 +626,27 @@ mod tests {
         (base, optional).prop_map(|(b, o)| {
             let (id, stream, client, server, v, p, ph, times, near, evidence) = b;
             let mut facts = Facts::new(End::Completed, Phase::Login, server);
+            let mut clocks = crate::phase::PhaseClocks::default();
             for (phase, t) in Phase::ALL.iter().zip(times) {
                 if let Some(t) = t {
                     facts
                         .phases
                         .set(*phase, Duration::from_nanos(u64::from(t) * 997));
+                    if let Some(c) = [
+                        None,
+                        Some(crate::phase::Clock::KernelRx),
+                        Some(crate::phase::Clock::KernelRtt),
+                        Some(crate::phase::Clock::Send),
+                        Some(crate::phase::Clock::Wakeup),
+                    ][t as usize % 5]
+                    {
+                        clocks.set(*phase, c);
+                    }
                 }
             }
             let mut r =
                 ConnectionRecord::new(id, id / 3, &facts, classify(&facts, &Params::default()));
+            r.clocks = clocks;
             r.stream = stream;
             r.time =
                 stream.map(|s| crate::wall::WallTime(Duration::from_micros(u64::from(s) << 20)));

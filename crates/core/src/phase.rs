@@ -142,6 +142,79 @@ impl serde::Serialize for PhaseTimes {
     }
 }
 
+/// How the probe timed the event that ended a phase (a phase begins where
+/// the one before it ended; `tcp_connect` at the connect call). The kernel
+/// stamps packets when they arrive, before the probe is scheduled to read
+/// them; on a busy host that wake-up can be longer than the phase itself,
+/// so a phase the kernel timed equals what a capture of the same
+/// connection shows, and one timed on waking does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clock {
+    /// The kernel's receive timestamp (SO_TIMESTAMPING) of the segment
+    /// that completed the server's packet.
+    KernelRx,
+    /// The kernel's round trip of the SYN (TCP_INFO right after the
+    /// connect, when the SYN was sent once).
+    KernelRtt,
+    /// The probe's clock just before the send call that put the client's
+    /// packet on the wire.
+    Send,
+    /// The probe's clock when it woke to the event (a stream without
+    /// kernel timestamps, a timeout, a close).
+    Wakeup,
+}
+
+impl Clock {
+    /// The snake_case name used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::KernelRx => "kernel_rx",
+            Self::KernelRtt => "kernel_rtt",
+            Self::Send => "send",
+            Self::Wakeup => "wakeup",
+        }
+    }
+}
+
+/// Which [`Clock`] ended each timed phase (the probe's records).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseClocks([Option<Clock>; Phase::ALL.len()]);
+
+impl PhaseClocks {
+    /// The clock that ended `p`, if it was recorded.
+    pub fn get(&self, p: Phase) -> Option<Clock> {
+        self.0[p.index()]
+    }
+
+    /// Records that `c` ended `p`.
+    pub fn set(&mut self, p: Phase, c: Clock) {
+        self.0[p.index()] = Some(c);
+    }
+
+    /// Nothing recorded (captures).
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
+    /// The recorded phases, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (Phase, Clock)> + '_ {
+        Phase::ALL.iter().filter_map(|p| Some((*p, self.get(*p)?)))
+    }
+}
+
+impl serde::Serialize for PhaseClocks {
+    /// A map from phase name to clock name.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        for (p, c) in self.iter() {
+            m.serialize_entry(p.name(), c.name())?;
+        }
+        m.end()
+    }
+}
+
 /// Whole microseconds, saturating.
 pub fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)

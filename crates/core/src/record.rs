@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::classify::{AppError, Classification, End, Facts, Params, classify};
-use crate::phase::{Party, Phase, PhaseTimes};
+use crate::phase::{Party, Phase, PhaseClocks, PhaseTimes};
 use crate::verdict::Verdict;
 use crate::wall::WallTime;
 
@@ -166,6 +166,9 @@ pub struct ConnectionRecord {
     pub phase: Phase,
     /// Phase durations, µs.
     pub phases_us: PhaseTimes,
+    /// The probe's records: how the event that ended each phase was timed.
+    #[serde(skip_serializing_if = "PhaseClocks::is_empty")]
+    pub clocks: PhaseClocks,
     /// The server's ERR, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ServerError>,
@@ -230,6 +233,7 @@ impl ConnectionRecord {
             outcome: facts.end.name(),
             phase: c.phase,
             phases_us: facts.phases,
+            clocks: PhaseClocks::default(),
             error: None,
             app_error: c.app_error,
             server_version: None,
@@ -272,6 +276,7 @@ impl ConnectionRecord {
             tcp,
             frames,
             capture,
+            clocks,
             mut evidence,
         } = details;
         let mut r = Self::new(id, start_us, facts, classify(facts, params));
@@ -288,6 +293,7 @@ impl ConnectionRecord {
         r.tcp = tcp;
         r.frames = frames;
         r.capture = capture;
+        r.clocks = clocks;
         if let Some(t) = &r.tcp {
             r.evidence.extend(t.sentences());
         }
@@ -344,6 +350,8 @@ pub struct Details {
     pub frames: Option<Frames>,
     /// What a snaplen cut (captures).
     pub capture: Option<CaptureCut>,
+    /// How each phase's end was timed (the probe).
+    pub clocks: PhaseClocks,
     /// The driver's observations, appended after the classifier's evidence.
     pub evidence: Vec<String>,
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use hsp_core::classify::{AppError, End, Facts, Viewpoint};
 use hsp_core::evidence;
-use hsp_core::phase::{Phase, PhaseTimes, micros};
+use hsp_core::phase::{Clock, Phase, PhaseClocks, PhaseTimes, micros};
 use hsp_core::record::{AuthInfo, ConnectionRecord, Details, ServerError, TcpInfo, TlsInfo};
 use hsp_wire::client::{
     ClientAction, ClientConfig, ClientHandshake, HandshakeError, Secret, TlsWanted,
@@ -32,11 +32,11 @@ use hsp_wire::codes::Command;
 use hsp_wire::frame::{Deframer, Frame, RawPacket, write_packet};
 use hsp_wire::packets::{CommandPacket, Ctx, ErrPacket, Packet};
 use rustls::pki_types::ServerName;
-use tokio::net::TcpSocket;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use crate::config::{NO_SUCH_USER, ProbeConfig, SslMode};
-use crate::stream::{Io, Stream, tcp_info};
+use crate::stream::{Io, Stream};
+use crate::tcp::Socket;
 
 /// The largest packet accepted during the handshake. A greeting is under
 /// 200 bytes and an RSA public key under 1 KiB; a bigger announced length
@@ -57,6 +57,8 @@ pub struct Shared {
     /// The same moment on the wall clock (records' `time` from here, so
     /// that a clock step during the run does not reorder them).
     pub run_wall: hsp_core::wall::WallTime,
+    /// Keeps the kernel's receive stamping on for the whole run.
+    _stamping: Option<crate::tcp::StampingOn>,
 }
 
 impl Shared {
@@ -70,6 +72,7 @@ impl Shared {
             server_name,
             run_start: Instant::now(),
             run_wall: hsp_core::wall::WallTime::now(),
+            _stamping: crate::tcp::StampingOn::new(),
         })
     }
 
@@ -122,10 +125,13 @@ pub struct Attempt<'a> {
     start: Instant,
     deadline: Instant,
     phase: Phase,
+    /// When the phase in progress began: the event that ended the one
+    /// before, on the clock that timed it.
     phase_start: Instant,
     phases: PhaseTimes,
+    clocks: PhaseClocks,
     greeting_at: Option<Instant>,
-    last_server_packet: Option<Instant>,
+    last_server_packet: Option<(Instant, Clock)>,
     login_sent: Option<Instant>,
     first_answer: Option<Instant>,
     answers: u32,
@@ -170,6 +176,7 @@ impl<'a> Attempt<'a> {
             phase: Phase::TcpConnect,
             phase_start: now,
             phases,
+            clocks: PhaseClocks::default(),
             greeting_at: None,
             last_server_packet: None,
             login_sent: None,
@@ -196,6 +203,7 @@ impl<'a> Attempt<'a> {
     pub fn over(shared: &'a Shared, id: u64, peer: SocketAddr, io: impl Io + 'static) -> Self {
         let mut a = Self::new(shared, id, peer, None);
         a.phases.set(Phase::TcpConnect, Duration::ZERO);
+        a.phase = Phase::Greeting;
         a.stream = Some(Stream::Other(Box::new(io)));
         a
     }
@@ -210,9 +218,35 @@ impl<'a> Attempt<'a> {
         self
     }
 
-    fn enter(&mut self, p: Phase) {
-        self.phase = p;
-        self.phase_start = Instant::now();
+    /// The phase in progress ended at `at`, timed by `clock`; `next`
+    /// begins there.
+    fn end_phase(&mut self, at: Instant, clock: Clock, next: Phase) {
+        self.phases
+            .set(self.phase, at.saturating_duration_since(self.phase_start));
+        self.clocks.set(self.phase, clock);
+        self.phase = next;
+        self.phase_start = at;
+    }
+
+    /// When the packet just read arrived: the kernel's stamp of the read
+    /// that completed it, else now. A stamp outside the phase (a clock
+    /// step) is not believed.
+    fn arrival(&self) -> (Instant, Clock) {
+        let now = Instant::now();
+        match self.stream.as_ref().and_then(Stream::last_arrival) {
+            Some(t) if t >= self.phase_start && t <= now => (t, Clock::KernelRx),
+            _ => (now, Clock::Wakeup),
+        }
+    }
+
+    /// Writes `b`, and says when it went: just before the send call that
+    /// carried its last bytes (TLS encrypts first), else just before the
+    /// write.
+    async fn send(&mut self, b: &[u8]) -> Result<Instant, End> {
+        let before = Instant::now();
+        self.write(b).await?;
+        let at = self.stream.as_ref().and_then(Stream::last_send);
+        Ok(at.filter(|t| *t >= before).unwrap_or(before))
     }
 
     /// Runs the handshake to its end. Cancel-safe: dropping the future
@@ -224,23 +258,25 @@ impl<'a> Attempt<'a> {
         {
             return end;
         }
-        self.enter(Phase::Greeting);
         loop {
             let p = match self.read_packet().await {
                 Ok(p) => p,
                 Err(end) => return end,
             };
-            let now = Instant::now();
-            self.last_server_packet = Some(now);
+            let (at, clock) = self.arrival();
+            self.last_server_packet = Some((at, clock));
             if self.phase == Phase::Greeting {
-                self.phases.set(Phase::Greeting, now - self.phase_start);
-                self.greeting_at = Some(now);
-            } else if let Some(sent) = self.login_sent {
+                self.phases.set(
+                    Phase::Greeting,
+                    at.saturating_duration_since(self.phase_start),
+                );
+                self.clocks.set(Phase::Greeting, clock);
+                self.greeting_at = Some(at);
+            } else if self.login_sent.is_some() {
                 self.answers += 1;
                 if self.first_answer.is_none() {
-                    self.phases.set(Phase::Login, now - sent);
-                    self.first_answer = Some(now);
-                    self.enter(Phase::Auth);
+                    self.first_answer = Some(at);
+                    self.end_phase(at, clock, Phase::Auth);
                 }
             }
             let actions = match self.hs.on_packet(&p) {
@@ -248,7 +284,7 @@ impl<'a> Attempt<'a> {
                 Err(e) => return self.handshake_error(e),
             };
             if self.phase == Phase::Greeting && self.hs.greeting().is_some() {
-                self.enter(Phase::ClientReply);
+                self.end_phase(at, clock, Phase::ClientReply);
             }
             for a in actions {
                 if let Some(end) = self.act(a).await {
@@ -261,16 +297,15 @@ impl<'a> Attempt<'a> {
     async fn act(&mut self, a: ClientAction) -> Option<End> {
         match a {
             ClientAction::Send(bytes) => {
-                if self.phase == Phase::ClientReply {
-                    if let Err(end) = self.login_delay().await {
-                        return Some(end);
-                    }
-                    self.phases
-                        .set(Phase::ClientReply, self.phase_start.elapsed());
-                }
-                if let Err(end) = self.write(&bytes).await {
+                if self.phase == Phase::ClientReply
+                    && let Err(end) = self.login_delay().await
+                {
                     return Some(end);
                 }
+                let at = match self.send(&bytes).await {
+                    Ok(at) => at,
+                    Err(end) => return Some(end),
+                };
                 if self.phase == Phase::ClientReply
                     && self
                         .hs
@@ -279,11 +314,12 @@ impl<'a> Attempt<'a> {
                     && self.tls_info.is_none()
                 {
                     // The SSLRequest: the TLS handshake follows.
+                    self.end_phase(at, Clock::Send, Phase::Tls);
                     return None;
                 }
                 if self.login_sent.is_none() {
-                    self.login_sent = Some(Instant::now());
-                    self.enter(Phase::Login);
+                    self.login_sent = Some(at);
+                    self.end_phase(at, Clock::Send, Phase::Login);
                 }
                 None
             }
@@ -308,9 +344,12 @@ impl<'a> Attempt<'a> {
     /// more than its final OK/ERR (switch, more data, fast-auth byte).
     fn close_auth_phase(&mut self) {
         if let Some(first) = self.first_answer
+            && let Some((last, clock)) = self.last_server_packet
             && self.answers > 1
         {
-            self.phases.set(Phase::Auth, first.elapsed());
+            self.phases
+                .set(Phase::Auth, last.saturating_duration_since(first));
+            self.clocks.set(Phase::Auth, clock);
         }
     }
 
@@ -318,8 +357,9 @@ impl<'a> Attempt<'a> {
         if let Some(path) = self.shared.cfg.socket.clone() {
             return self.connect_unix(&path).await;
         }
+        let mut first = true;
         loop {
-            match self.connect_one().await {
+            match self.connect_one(std::mem::take(&mut first)).await {
                 Err(Retry::Next(e)) if !self.fallbacks.is_empty() => {
                     let next = self.fallbacks.remove(0);
                     self.evidence
@@ -345,6 +385,7 @@ impl<'a> Attempt<'a> {
     /// `-S`: the server's Unix socket. `tcp_connect` is the socket's
     /// connect; no network lies in between.
     async fn connect_unix(&mut self, path: &std::path::Path) -> Result<(), End> {
+        self.start_clock();
         match timeout_at(self.deadline, tokio::net::UnixStream::connect(path)).await {
             Err(_) => Err(End::ConnectTimedOut),
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(End::ConnectRefused),
@@ -355,21 +396,23 @@ impl<'a> Attempt<'a> {
                 })
             }
             Ok(Ok(s)) => {
-                self.phases
-                    .set(Phase::TcpConnect, self.phase_start.elapsed());
+                self.end_phase(Instant::now(), Clock::Wakeup, Phase::Greeting);
                 self.stream = Some(Stream::Other(Box::new(s)));
                 Ok(())
             }
         }
     }
 
-    /// One connect to `self.addr`.
-    async fn connect_one(&mut self) -> Result<(), Retry> {
-        let sock = if self.addr.is_ipv4() {
-            TcpSocket::new_v4()
-        } else {
-            TcpSocket::new_v6()
-        };
+    /// The first connect call starts the clock, as the SYN does on the
+    /// wire (making the socket is the probe's own time).
+    fn start_clock(&mut self) {
+        self.start = Instant::now();
+        self.phase_start = self.start;
+    }
+
+    /// One connect to `self.addr`; the `first` of the name's addresses
+    /// starts the clock.
+    async fn connect_one(&mut self, first: bool) -> Result<(), Retry> {
         let fail = |e: io::Error| {
             Retry::Final(End::ConnectFailed {
                 errno: errno_of(&e),
@@ -377,13 +420,17 @@ impl<'a> Attempt<'a> {
         };
         // A socket of the other family: an address this host cannot use
         // (no IPv6 stack) moves on to the next.
-        let sock = sock.map_err(Retry::Next)?;
+        let sock = Socket::new(self.addr).map_err(Retry::Next)?;
         if let Some(ip) = self.shared.cfg.bind {
-            sock.bind(SocketAddr::new(ip, 0)).map_err(|e| {
+            sock.bind(ip).map_err(|e| {
                 self.evidence.push(evidence::probe::cannot_bind(ip, &e));
                 fail(e)
             })?;
         }
+        if first {
+            self.start_clock();
+        }
+        let called = Instant::now();
         match timeout_at(self.deadline, sock.connect(self.addr)).await {
             Err(_) => Err(Retry::Final(End::ConnectTimedOut)),
             Ok(Err(e))
@@ -400,9 +447,7 @@ impl<'a> Attempt<'a> {
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
                 // The server accepted, then reset before the connect was
                 // seen complete: a reset in the greeting, not a missing server.
-                self.phases
-                    .set(Phase::TcpConnect, self.phase_start.elapsed());
-                self.enter(Phase::Greeting);
+                self.end_phase(Instant::now(), Clock::Wakeup, Phase::Greeting);
                 self.evidence.push(evidence::probe::RESET_AT_CONNECT.into());
                 self.errno = Some(errno_of(&e));
                 Err(Retry::Final(End::ServerClosed { reset: true }))
@@ -411,12 +456,16 @@ impl<'a> Attempt<'a> {
                 self.evidence.push(evidence::probe::connect_failed(&e));
                 Err(fail(e))
             }
-            Ok(Ok(s)) => {
-                let _ = s.set_nodelay(true);
-                self.local = s.local_addr().ok();
-                self.phases
-                    .set(Phase::TcpConnect, self.phase_start.elapsed());
-                self.stream = Some(Stream::Plain(s));
+            Ok(Ok((tcp, rtt))) => {
+                self.local = tcp.local_addr();
+                // The SYN left during the call; the kernel timed its round
+                // trip (earlier tries of the name's other addresses count).
+                let (at, clock) = match rtt {
+                    Some(rtt) => (called + rtt, Clock::KernelRtt),
+                    None => (Instant::now(), Clock::Wakeup),
+                };
+                self.end_phase(at, clock, Phase::Greeting);
+                self.stream = Some(Stream::Plain(tcp));
                 Ok(())
             }
         }
@@ -526,14 +575,16 @@ impl<'a> Attempt<'a> {
         }
     }
 
+    /// The TLS handshake; the `tls` phase began with the SSLRequest and
+    /// ends when the login leaves, encrypted, as a capture sees it.
     async fn start_tls(&mut self) -> Result<(), End> {
-        self.enter(Phase::Tls);
         let Some(cfg) = self.shared.tls.clone() else {
             return Err(End::ClientClosed { reset: false });
         };
         let Some(Stream::Plain(tcp)) = self.stream.take() else {
             return Err(End::Malformed);
         };
+        tcp.set_nodelay();
         let connector = tokio_rustls::TlsConnector::from(cfg);
         let tls = match timeout_at(
             self.deadline,
@@ -545,7 +596,6 @@ impl<'a> Attempt<'a> {
             Ok(Err(e)) => return Err(self.tls_error(&e)),
             Ok(Ok(t)) => t,
         };
-        self.phases.set(Phase::Tls, self.phase_start.elapsed());
         let conn = tls.get_ref().1;
         self.tls_info = Some(TlsInfo {
             version: conn
@@ -564,9 +614,9 @@ impl<'a> Attempt<'a> {
         };
         for a in actions {
             if let ClientAction::Send(b) = a {
-                self.write(&b).await?;
-                self.login_sent = Some(Instant::now());
-                self.enter(Phase::Login);
+                let at = self.send(&b).await?;
+                self.login_sent = Some(at);
+                self.end_phase(at, Clock::Send, Phase::Login);
             }
         }
         Ok(())
@@ -629,23 +679,31 @@ impl<'a> Attempt<'a> {
     /// instead of quitting.
     pub(crate) fn finish_keep(&mut self, end: End) -> (ConnectionRecord, Option<Stream>) {
         let now = Instant::now();
-        if !matches!(end, End::Completed | End::ServerError { .. })
-            && self.phases.get(self.phase).is_none()
-        {
-            self.phases.set(self.phase, now - self.phase_start);
+        let answered = matches!(end, End::Completed | End::ServerError { .. });
+        if !answered && self.phases.get(self.phase).is_none() {
+            self.phases
+                .set(self.phase, now.saturating_duration_since(self.phase_start));
+            self.clocks.set(self.phase, Clock::Wakeup);
         }
-        if end == End::Completed || matches!(end, End::ServerError { .. }) {
+        if answered {
             // Completed handshakes are decided by the login's answer.
             if self.phase == Phase::Auth && self.phases.get(Phase::Auth).is_none() {
                 self.phase = Phase::Login;
             }
         }
-        self.phases.set(Phase::Total, now - self.start);
+        // An answered handshake ends with the server's last packet.
+        let (end_at, end_clock) = match self.last_server_packet {
+            Some(last) if answered => last,
+            _ => (now, Clock::Wakeup),
+        };
+        self.phases
+            .set(Phase::Total, end_at.saturating_duration_since(self.start));
+        self.clocks.set(Phase::Total, end_clock);
         self.tcp_info = self
             .stream
             .as_ref()
             .and_then(Stream::tcp)
-            .and_then(tcp_info);
+            .and_then(crate::tcp::Tcp::tcp_info);
         let server = match &self.shared.cfg.socket {
             Some(_) => self.shared.cfg.target(),
             None => self.addr.to_string(),
@@ -653,7 +711,7 @@ impl<'a> Attempt<'a> {
         let mut facts = Facts::new(end, self.phase, server);
         facts.phases = self.phases;
         facts.server_wait = match end {
-            End::ServerClosed { .. } => self.last_server_packet.map(|t| now - t),
+            End::ServerClosed { .. } => self.last_server_packet.map(|(t, _)| now - t),
             _ => None,
         };
         facts.write_failed = self.write_failed;
@@ -709,6 +767,7 @@ impl<'a> Attempt<'a> {
                 }),
                 tls: self.tls_info.clone(),
                 tcp_info: self.tcp_info,
+                clocks: self.clocks,
                 evidence,
                 ..Details::default()
             },

@@ -25,6 +25,7 @@ mod open;
 pub mod run;
 pub mod session;
 mod stream;
+mod tcp;
 pub mod tls;
 
 pub use config::{Credentials, Family, ProbeConfig, SslMode};

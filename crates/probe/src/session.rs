@@ -10,7 +10,6 @@ use bytes::BytesMut;
 use hsp_core::ConnectionRecord;
 use hsp_wire::frame::{Deframer, Frame, write_packet};
 use hsp_wire::packets::{ColumnCount, CommandPacket, Ctx, ErrPacket, Packet, TextRow, is_eof};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use crate::attempt::{Attempt, Shared, quit};
@@ -307,7 +306,7 @@ impl Session {
         if !on {
             return HostCache::PerformanceSchemaOff;
         }
-        let Some(Ok(local)) = self.stream.tcp().map(TcpStream::local_addr) else {
+        let Some(local) = self.stream.tcp().and_then(crate::tcp::Tcp::local_addr) else {
             return HostCache::Unreadable("the session's own address is unknown".into());
         };
         // An address formatted here: nothing to escape.

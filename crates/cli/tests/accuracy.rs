@@ -1,0 +1,141 @@
+//! The probe's phases equal the wire's: the same connections captured by
+//! tcpdump (an independent tool, its own timestamps) and decoded. Every
+//! phase boundary of a plain loopback handshake is timed by the kernel
+//! (receive stamps, the SYN's round trip) or just before the send call, and
+//! the record says so. Needs root or CAP_NET_RAW for tcpdump (CI runs as
+//! root).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use hsp_testkit::{MariaDb, NATIVE_USER};
+use serde_json::Value;
+
+const PHASES: [(&str, &str); 5] = [
+    ("tcp_connect", "kernel_rtt"),
+    ("greeting", "kernel_rx"),
+    ("client_reply", "send"),
+    ("login", "kernel_rx"),
+    ("total", "kernel_rx"),
+];
+
+/// Stops tcpdump (by its PID, which this test started) if the test fails
+/// before it does.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn connections(jsonl: &[u8]) -> BTreeMap<String, Value> {
+    String::from_utf8_lossy(jsonl)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
+        .filter(|r| r["type"] == "connection")
+        .map(|r| (r["client"].as_str().expect("client").to_string(), r))
+        .collect()
+}
+
+#[test]
+fn every_phase_is_kernel_timed_and_equals_the_capture() {
+    let server = MariaDb::start_default();
+    let port = server.addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("probe.pcap");
+    let mut dump = Reap(
+        Command::new("tcpdump")
+            .args([
+                "-i",
+                "lo",
+                "-s",
+                "0",
+                "-U",
+                "--immediate-mode",
+                "-B",
+                "65536",
+                "-w",
+            ])
+            .arg(&pcap)
+            .arg(format!("tcp port {port}"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpdump (scripts/setup.sh installs it)"),
+    );
+    let mut err = BufReader::new(dump.0.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening on lo"), "tcpdump: {line}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_handshake-probe"))
+        .env_remove("MYSQL_PWD")
+        .args(["-n", "200", "-c", "4", "--format", "jsonl", "-q"])
+        .args(["--ssl-mode", "DISABLED", "--no-server-status"])
+        .args(["--connect-timeout", "10s", "-u", NATIVE_USER.0])
+        .arg(format!("--password={}", NATIVE_USER.1))
+        .arg(server.addr().to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Stop tcpdump as a user would (immediate mode: nothing is left in
+    // its ring).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let ok = Command::new("kill")
+        .args(["-INT", &dump.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    dump.0.wait().unwrap();
+
+    let probe = connections(&out.stdout);
+    assert_eq!(probe.len(), 200);
+    let decoded = Command::new(env!("CARGO_BIN_EXE_handshake-probe"))
+        .args(["decode", "--format", "jsonl", "--port", &port.to_string()])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    let wire = connections(&decoded.stdout);
+
+    let mut errors: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    let mut compared = 0;
+    for (client, r) in &probe {
+        assert_eq!(r["verdict"], "ok", "{r}");
+        for (phase, clock) in PHASES {
+            assert_eq!(r["clocks"][phase], clock, "{phase} of {r}");
+        }
+        // A packet tcpdump dropped (it says so on stderr) leaves nothing
+        // to compare with.
+        let Some(w) = wire.get(client).filter(|w| w["verdict"] == "ok") else {
+            continue;
+        };
+        compared += 1;
+        for (phase, _) in PHASES {
+            let a = r["phases_us"][phase].as_i64().expect("probe phase");
+            let b = w["phases_us"][phase].as_i64().expect("wire phase");
+            errors.entry(phase).or_default().push((a - b).abs());
+        }
+    }
+    assert!(
+        compared >= 180,
+        "only {compared} of 200 connections were whole in the capture"
+    );
+    // The goal is a median of 10 µs (the benchmark's figures are 1-4 µs); a
+    // probe timed on waking is off by tens to hundreds at -c 4.
+    for (phase, mut e) in errors {
+        e.sort_unstable();
+        let median = e[e.len() / 2];
+        assert!(
+            median <= 20,
+            "{phase}: median |probe - wire| {median} µs; sorted errors {e:?}"
+        );
+    }
+}
