@@ -4,9 +4,10 @@
 # floor), MariaDB Connector/C (a minimal C connect/close loop,
 # benches/baseline/connect_loop.c) and a PyMySQL loop, same private
 # MariaDB, same run (scripts/bench_probe.py prints the table). Then, with --rss, the probe's peak memory for 10k and 1m
-# handshakes (records are streamed, so it must not grow with N). With
-# --accuracy instead: the probe's phase timings against the wire's, the
-# same connections captured by tcpdump and decoded (scripts/bench_accuracy.py).
+# handshakes (records are streamed, so it must not grow with N). Every run
+# ends with the probe's phase timings against the wire's, the same
+# connections captured by tcpdump and decoded (scripts/bench_accuracy.py);
+# --accuracy runs only that.
 #   HSP_N=5000 HSP_REPEAT=3 scripts/bench-probe.sh [--rss | --accuracy]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,9 @@ if [ "${1:-}" = "--accuracy" ]; then
   exit 0
 fi
 HSP_PORT=$port python3 scripts/bench_probe.py
+echo
+# The probe's phases against the same connections on the wire, same run.
+HSP_PORT=$port python3 scripts/bench_accuracy.py
 if [ "${1:-}" = "--rss" ]; then
   echo
   echo "| handshakes | concurrency | wall | handshakes/s | peak RSS |"

@@ -2,7 +2,7 @@
 """The probe's phase timings against the wire's: the probe makes N
 handshakes at concurrency C while tcpdump captures loopback; the capture is
 decoded by handshake-probe decode; each probe record is matched to the
-captured connection with the same client address, and |probe - wire| is
+captured connection with the same client address and server connection id, and |probe - wire| is
 taken per phase. Prints, per concurrency, the median and p99 of that error
 and the wire's median, per phase. Called by scripts/bench-probe.sh
 --accuracy, which starts and stops the server.
@@ -25,22 +25,27 @@ PHASES = ["tcp_connect", "greeting", "client_reply", "login", "total"]
 
 def run(c, tmp):
     cap = os.path.join(tmp, f"c{c}.pcap")
-    # --immediate-mode: without it, packets still in a ring block when
-    # tcpdump is stopped are never written.
-    dump = subprocess.Popen(["tcpdump", "-i", "lo", "-B", "262144", "-s", "0", "-U", "--immediate-mode", "-w", cap,
+    # Not --immediate-mode: tcpdump woken for every packet takes CPU from
+    # the probe and the server on a small machine (the observer's effect
+    # was up to 15 µs on the client's sends); instead its ring is given
+    # time to flush (libpcap's 1 s buffer timeout) before it is stopped.
+    dump = subprocess.Popen(["tcpdump", "-i", "lo", "-B", "262144", "-s", "0", "-U", "-w", cap,
                              f"tcp port {PORT}"], stderr=subprocess.DEVNULL)
     time.sleep(1)
     out = subprocess.run(
         [PROBE, "-n", str(N), "-c", str(c), "-u", "hsp_native", "--password=native-secret",
          "--ssl-mode", "DISABLED", "--no-server-status", "--format", "jsonl", "-q",
          f"127.0.0.1:{PORT}"], check=True, capture_output=True, text=True).stdout
-    time.sleep(1)
+    time.sleep(2)
     dump.send_signal(signal.SIGINT)
     dump.wait()
-    probe = {r["client"]: r for r in map(json.loads, out.splitlines()) if r["type"] == "connection"}
+    # A client port comes back within a run of thousands: the server's
+    # connection id tells the connections apart.
+    key = lambda r: (r.get("client"), r.get("connection_id"))
+    probe = {key(r): r for r in map(json.loads, out.splitlines()) if r["type"] == "connection"}
     wire_out = subprocess.run([PROBE, "decode", "--format", "jsonl", "--port", str(PORT), cap],
                               capture_output=True, text=True).stdout
-    wire = {r["client"]: r for r in map(json.loads, wire_out.splitlines()) if r["type"] == "connection"}
+    wire = {key(r): r for r in map(json.loads, wire_out.splitlines()) if r["type"] == "connection"}
     errors = {p: [] for p in PHASES}
     medians = {p: [] for p in PHASES}
     clocks = {p: {} for p in PHASES}

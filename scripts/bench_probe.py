@@ -3,7 +3,8 @@
 independent real clients making the same number of new connections to the
 same private MariaDB, in the same run.
 
-  - handshake-probe -n N -c C (a login per connection, then COM_QUIT)
+  - handshake-probe -n N -c C (a login per connection, then COM_QUIT), on
+    one thread and with --threads 2
   - a raw-socket C loop: C processes, each doing exactly that work and
     nothing else (socket, connect, greeting, mysql_native_password login,
     OK, COM_QUIT, close; benches/baseline/raw_loop.c): the floor
@@ -61,9 +62,9 @@ def measured(fn):
     return result, wall, cpu
 
 
-def probe(c):
+def probe(c, threads=1):
     out = subprocess.run(
-        [PROBE, "-n", str(N), "-c", str(c), "-u", USER, f"--password={PASSWORD}",
+        [PROBE, "-n", str(N), "-c", str(c), "--threads", str(threads), "-u", USER, f"--password={PASSWORD}",
          "--ssl-mode", "DISABLED", "--no-server-status", "--format", "json", "-q",
          f"127.0.0.1:{PORT}"],
         check=True, capture_output=True, text=True).stdout
@@ -101,7 +102,9 @@ def pymysql_loop(c):
 
 CONNECT_LOOP = os.environ.get("HSP_CONNECT_LOOP", "target/connect_loop")
 RAW_LOOP = os.environ.get("HSP_RAW_LOOP", "target/raw_loop")
-TOOLS = [("handshake-probe", probe), ("raw-socket C loop", raw_loop),
+TOOLS = [("handshake-probe", probe),
+         ("handshake-probe --threads 2", lambda c: probe(c, min(2, c))),
+         ("raw-socket C loop", raw_loop),
          ("Connector/C loop", connector_c), ("PyMySQL loop", pymysql_loop)]
 
 
@@ -111,9 +114,15 @@ def main():
     print("| tool | concurrency | handshakes/s | CPU µs/handshake | p50 | p90 | p99 | rate vs probe | CPU vs probe |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for c in CONCURRENCY:
+        # Rounds interleave the tools, so a slow minute of the shared
+        # machine falls on all of them.
+        by_tool = {name: [] for name, _ in TOOLS}
+        for _ in range(REPEAT):
+            for name, fn in TOOLS:
+                by_tool[name].append(measured(lambda: fn(c)))
         rows = []
-        for name, fn in TOOLS:
-            runs = [measured(lambda: fn(c)) for _ in range(REPEAT)]
+        for name, _ in TOOLS:
+            runs = by_tool[name]
             rate = statistics.median(N / w for _, w, _ in runs)
             cpu = statistics.median(cpu / N * 1e6 for _, _, cpu in runs)
             lat = runs[len(runs) // 2][0]

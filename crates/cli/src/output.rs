@@ -18,6 +18,8 @@ pub(crate) struct RunMeta {
     pub(crate) elapsed_s: f64,
     pub(crate) handshakes_per_s: f64,
     pub(crate) concurrency: usize,
+    /// Threads (event loops) the connections ran on.
+    pub(crate) threads: usize,
     /// Why the concurrency is not what was asked for (or `--force`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) concurrency_note: Option<String>,
@@ -113,11 +115,15 @@ pub(crate) fn text(
     );
     let _ = writeln!(
         o,
-        "  {} handshakes in {:.2} s, {:.1}/s, concurrency {}{}",
+        "  {} handshakes in {:.2} s, {:.1}/s, concurrency {}{}{}",
         s.connections,
         meta.elapsed_s,
         meta.handshakes_per_s,
         meta.concurrency,
+        match meta.threads {
+            1 => String::new(),
+            n => format!(" on {n} threads"),
+        },
         if meta.interrupted {
             " (interrupted)"
         } else {

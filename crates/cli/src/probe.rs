@@ -155,6 +155,9 @@ fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
     };
     cfg.duration = args.duration;
     cfg.concurrency = args.concurrency;
+    cfg.threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     cfg.force = args.force;
     cfg.rate = args.rate;
     cfg.latency_correction = args.latency_correction;
@@ -180,11 +183,11 @@ fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
 
 pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
     let (mut cfg, mut source) = config(args)?;
-    // One thread: connections, records and output on the same core, with
-    // no cross-thread wake-ups (measured against the multi-thread runtime
-    // on the 2-core VM: 10-20% less CPU per handshake at c=1 and c=8, the
-    // same rate or better). One runtime per core is the next step for
-    // machines where one core cannot keep up.
+    // A single-threaded runtime here (records, output, the first share of
+    // the workers); hsp_probe::run starts one more per extra --threads,
+    // each its own event loop, so a connection never crosses threads
+    // (against tokio's multi-thread runtime on the 2-core VM: 10-20% less
+    // CPU per handshake, no futex wake-ups).
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -351,6 +354,7 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
             elapsed_s: report.elapsed.as_secs_f64(),
             handshakes_per_s: per_second(summary.connections, report.elapsed),
             concurrency: cfg.concurrency,
+            threads: cfg.threads_used(),
             concurrency_note: limit.note.clone(),
             backoffs: report.backoffs.iter().map(|b| b.sentence()).collect(),
             missed_starts: report.missed_starts.len() as u64,

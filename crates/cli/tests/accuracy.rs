@@ -38,7 +38,9 @@ fn connections(jsonl: &[u8]) -> BTreeMap<String, Value> {
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
         .filter(|r| r["type"] == "connection")
-        .map(|r| (r["client"].as_str().expect("client").to_string(), r))
+        // A client port can come back within a run: the server's
+        // connection id tells the connections apart.
+        .map(|r| (format!("{} {}", r["client"], r["connection_id"]), r))
         .collect()
 }
 
@@ -86,9 +88,10 @@ fn every_phase_is_kernel_timed_and_equals_the_capture() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Stop tcpdump as a user would (immediate mode: nothing is left in
-    // its ring).
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Stop tcpdump as a user would, once libpcap's buffer timeout (1 s)
+    // has flushed its ring (--immediate-mode would wake it for every
+    // packet, and its CPU would move the timings it is there to check).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
     let ok = Command::new("kill")
         .args(["-INT", &dump.0.id().to_string()])
         .status()

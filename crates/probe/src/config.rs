@@ -65,6 +65,9 @@ pub struct ProbeConfig {
     pub duration: Option<Duration>,
     /// Connections in flight at once.
     pub concurrency: usize,
+    /// Threads, each with its own single-threaded runtime, that share the
+    /// closed loop's workers (1: everything on the caller's runtime).
+    pub threads: usize,
     /// `--force`: no cap from the server's free slots (the back-off on
     /// ER_CON_COUNT_ERROR stays).
     pub force: bool,
@@ -102,6 +105,16 @@ pub enum Family {
 }
 
 impl ProbeConfig {
+    /// The threads a run uses: `threads`, at most one per worker; one
+    /// under `--rate` (the open loop's schedule lives on one thread).
+    pub fn threads_used(&self) -> usize {
+        if self.rate.is_some() {
+            1
+        } else {
+            self.threads.clamp(1, self.concurrency.max(1))
+        }
+    }
+
     /// A config for `host:port` with the defaults of the command line.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         Self {
@@ -127,6 +140,7 @@ impl ProbeConfig {
             family: None,
             socket: None,
             grace: Duration::from_secs(2),
+            threads: 1,
             params: hsp_core::Params::default(),
         }
     }

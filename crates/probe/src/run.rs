@@ -171,14 +171,7 @@ pub async fn run(
     let missed_starts = match cfg.rate {
         Some(rate) => crate::open::run(ctx.clone(), rate).await,
         None => {
-            let mut tasks = Vec::with_capacity(workers);
-            for w in 0..workers {
-                let ctx = ctx.clone();
-                tasks.push(tokio::spawn(async move { worker(&ctx, w).await }));
-            }
-            for t in tasks {
-                t.await.expect("a probe worker panicked");
-            }
+            closed_loop(&ctx, workers).await;
             Vec::new()
         }
     };
@@ -196,6 +189,71 @@ pub async fn run(
         backoffs: ctx.throttle.backoffs(),
         missed_starts,
     })
+}
+
+/// The closed loop's `workers`, spread over `--threads` threads: worker
+/// `w` runs on thread `w % threads`, thread 0 being the caller's. Each
+/// other thread has its own single-threaded runtime, so a connection's
+/// reads, writes and timers never leave its thread; only records and the
+/// shared counters cross.
+async fn closed_loop(ctx: &Arc<Ctx>, workers: usize) {
+    let threads = ctx.shared.cfg.threads_used().min(workers);
+    let mut done = Vec::new();
+    for t in 1..threads {
+        let mine = ctx.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name(format!("probe-{t}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for a probe thread");
+                rt.block_on(workers_of(&mine, t, threads, workers));
+                let _ = tx.send(());
+            });
+        match spawned {
+            Ok(_) => done.push(rx),
+            // No thread: its workers run here instead.
+            Err(e) => {
+                tracing::warn!("cannot start probe thread {t}: {e}");
+                done.push(run_here(ctx.clone(), t, threads, workers));
+            }
+        }
+    }
+    workers_of(ctx, 0, threads, workers).await;
+    for d in done {
+        // A thread that panicked drops its sender: its workers are gone.
+        d.await.expect("a probe thread panicked");
+    }
+}
+
+/// Thread `t`'s workers on the caller's runtime (when a thread could not
+/// be started); the receiver says when they are done.
+fn run_here(
+    ctx: Arc<Ctx>,
+    t: usize,
+    threads: usize,
+    workers: usize,
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        workers_of(&ctx, t, threads, workers).await;
+        let _ = tx.send(());
+    });
+    rx
+}
+
+/// The workers of thread `t`, as tasks of the current runtime.
+async fn workers_of(ctx: &Arc<Ctx>, t: usize, threads: usize, workers: usize) {
+    let mut tasks = Vec::new();
+    for w in (t..workers).step_by(threads) {
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move { worker(&ctx, w).await }));
+    }
+    for task in tasks {
+        task.await.expect("a probe worker panicked");
+    }
 }
 
 /// One worker of the closed loop: a connection, then the next.

@@ -449,3 +449,38 @@ fn a_refused_address_of_the_name_gives_way_to_the_next() {
         assert_eq!(v4, vec![SocketAddr::from(([127, 0, 0, 1], 3306))]);
     });
 }
+
+#[test]
+fn workers_spread_over_threads_make_every_connection_once_and_stop_on_cancel() {
+    let db = default_server();
+    let mut cfg = config(db.addr(), Some(NATIVE_USER));
+    cfg.count = Some(60);
+    cfg.concurrency = 6;
+    cfg.threads = 3;
+    let (recs, report) = probe(cfg);
+    assert_eq!(recs.len(), 60);
+    assert_eq!(report.stats.count(Verdict::Ok), 60, "{:?}", verdicts(&recs));
+    let ids: std::collections::BTreeSet<u64> = recs.iter().map(|r| r.id).collect();
+    assert_eq!(ids, (0..60).collect(), "every id once");
+
+    // No count: only the cancel ends the run, on every thread.
+    let mut cfg = config(db.addr(), Some(NATIVE_USER));
+    cfg.count = None;
+    cfg.concurrency = 4;
+    cfg.threads = 2;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let stop = cancel.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        stop.cancel();
+    });
+    let (recs, report) = support::probe_with(cfg, cancel);
+    t.join().unwrap();
+    assert!(report.interrupted);
+    assert!(!recs.is_empty());
+    assert!(
+        recs.iter().all(|r| r.verdict == Verdict::Ok),
+        "{:?}",
+        verdicts(&recs)
+    );
+}
