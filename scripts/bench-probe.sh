@@ -3,11 +3,11 @@
 # same work and nothing else, benches/baseline/raw_loop.c: the physical
 # floor), MariaDB Connector/C (a minimal C connect/close loop,
 # benches/baseline/connect_loop.c) and a PyMySQL loop, same private
-# MariaDB, same run (scripts/bench_probe.py prints the table). Then, with --rss, the probe's peak memory for 10k and 1m
-# handshakes (records are streamed, so it must not grow with N). Every run
-# ends with the probe's phase timings against the wire's, the same
-# connections captured by tcpdump and decoded (scripts/bench_accuracy.py);
-# --accuracy runs only that.
+# MariaDB, same run (scripts/bench_probe.py prints the table). Then the
+# probe's phase timings against the wire's, the same connections captured
+# by tcpdump and decoded (scripts/bench_accuracy.py; --accuracy runs only
+# that). Then, with --rss, the probe's peak memory for 10k and 1m
+# handshakes (records are streamed, so it must not grow with N).
 #   HSP_N=5000 HSP_REPEAT=3 scripts/bench-probe.sh [--rss | --accuracy]
 set -euo pipefail
 cd "$(dirname "$0")/.."
