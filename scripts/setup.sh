@@ -40,5 +40,12 @@ if ! python3 -c 'import pymysql' 2>/dev/null; then
   python3 -m pip install -q 'PyMySQL==1.1.1' 2>/dev/null || python3 -m pip install -q --break-system-packages 'PyMySQL==1.1.1'
 fi
 
+# An independent HdrHistogram implementation: the interval-log tests read
+# and write logs with it.
+if ! python3 -c 'import hdrh' 2>/dev/null; then
+  echo "setup: installing hdrhistogram" >&2
+  python3 -m pip install -q 'hdrhistogram==0.10.8' 2>/dev/null || python3 -m pip install -q --break-system-packages 'hdrhistogram==0.10.8'
+fi
+
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || { echo "setup: mariadbd not found after install" >&2; exit 1; }
 echo "setup: ok ($(/usr/sbin/mariadbd --version 2>/dev/null | head -1))" >&2

@@ -71,6 +71,41 @@ pub(crate) enum Cmd {
     Decode(DecodeArgs),
     /// Capture live from an interface and judge connections as they end.
     Capture(CaptureArgs),
+    /// Merge HdrHistogram interval logs (--hdr-log, from many probing hosts
+    /// or other tools) per tag and print the percentiles.
+    Hlog(HlogArgs),
+}
+
+/// `hlog`'s arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct HlogArgs {
+    /// Interval logs to merge.
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Only intervals that start at or after this many seconds after each
+    /// log's start (with --absolute: seconds since the epoch).
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) start: Option<f64>,
+    /// Only intervals that start at or before this many seconds after each
+    /// log's start (with --absolute: seconds since the epoch).
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) end: Option<f64>,
+    /// --start and --end are Unix times, the same range for every log (as
+    /// HistogramLogProcessor's -absolute).
+    #[arg(long)]
+    pub(crate) absolute: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) format: HlogFormat,
+}
+
+/// Output formats of `hlog`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum HlogFormat {
+    /// A table, one row per tag.
+    Text,
+    /// One JSON object.
+    Json,
 }
 
 /// Output formats of `decode`.

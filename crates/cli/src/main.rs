@@ -8,6 +8,7 @@
 
 mod args;
 mod decode;
+mod hlog;
 mod logs;
 mod optfile;
 mod output;
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
     // decode's or capture's.
     let probe = !matches!(
         argv.get(1).and_then(|a| a.to_str()),
-        Some("decode" | "capture" | "help")
+        Some("decode" | "capture" | "hlog" | "help")
     );
     let argv = if probe {
         match optfile::apply(argv, &optfile::default_files()) {
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Some(args::Cmd::Decode(d)) => decode::run(d),
         Some(args::Cmd::Capture(c)) => decode::capture(c),
+        Some(args::Cmd::Hlog(h)) => hlog::run(h),
         None => probe::run(&cli.probe),
     };
     match result {

@@ -6,11 +6,9 @@ use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use hdrhistogram::serialization::V2Serializer;
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hsp_core::phase::micros;
 use hsp_core::stats::IntervalHistograms;
 use hsp_core::{ConnectionRecord, Verdict};
@@ -254,19 +252,22 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
         let runner = tokio::spawn(hsp_probe::run(shared.clone(), tx, cancel.clone()));
 
         let bar = progress_bar(&cfg, quiet);
-        let mut hlog_ser = V2Serializer::new();
+        // The log's StartTime and BaseTime are the run's start, the
+        // records' start_us clock.
         let mut hlog = match hlog_file.as_mut() {
-            Some(f) => Some(
-                IntervalLogWriterBuilder::new()
-                    .add_comment(&format!(
+            Some(f) => {
+                hsp_core::hlog::write_header(
+                    f,
+                    &format!(
                         "handshake-probe {} {}: per-phase handshake latency, microseconds",
                         env!("CARGO_PKG_VERSION"),
                         cfg.target()
-                    ))
-                    .with_start_time(SystemTime::now())
-                    .begin_log_with(f, &mut hlog_ser)
-                    .context("--hdr-log: cannot write the header")?,
-            ),
+                    ),
+                    shared.run_wall,
+                )
+                .context("--hdr-log: cannot write the header")?;
+                Some((f, hsp_core::hlog::IntervalWriter::new()))
+            }
             None => None,
         };
         let mut intervals = IntervalHistograms::new(Duration::from_secs(1));
@@ -302,25 +303,23 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
                     cancel.cancel();
                 }
             }
-            if let Some(w) = hlog.as_mut() {
+            if let Some((f, w)) = hlog.as_mut() {
                 let end = Duration::from_micros(
                     rec.start_us + rec.phases_us.get(hsp_core::Phase::Total).map_or(0, micros),
                 );
                 intervals
-                    .record(end, &rec, |tag, h, start, len| {
-                        w.write_histogram(h, start, len, Tag::new(tag))
-                    })
-                    .map_err(|e| anyhow::anyhow!("--hdr-log: {e:?}"))?;
+                    .record(end, &rec, |tag, h, start, len| w.write(f, tag, h, start, len))
+                    .context("--hdr-log")?;
             }
         }
         bar.finish_and_clear();
         let report = runner.await.context("the probe run panicked")??;
-        if let Some(w) = hlog.as_mut() {
+        if let Some((f, w)) = hlog.as_mut() {
             intervals
                 .finish(report.elapsed, |tag, h, start, len| {
-                    w.write_histogram(h, start, len, Tag::new(tag))
+                    w.write(f, tag, h, start, len)
                 })
-                .map_err(|e| anyhow::anyhow!("--hdr-log: {e:?}"))?;
+                .context("--hdr-log")?;
         }
         if let Some(e) = write_error {
             return Err(e).context("writing the output");

@@ -22,6 +22,7 @@
 mod app_error;
 pub mod classify;
 pub mod evidence;
+pub mod hlog;
 mod json;
 pub mod network;
 pub mod path;

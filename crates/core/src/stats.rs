@@ -204,7 +204,8 @@ pub struct PhaseSummary {
 }
 
 impl PhaseSummary {
-    fn of(h: &Histogram<u64>) -> Self {
+    /// The percentiles of `h`.
+    pub fn of(h: &Histogram<u64>) -> Self {
         Self {
             count: h.len(),
             min: h.min(),
