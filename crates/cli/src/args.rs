@@ -74,6 +74,33 @@ pub(crate) enum Cmd {
     /// Merge HdrHistogram interval logs (--hdr-log, from many probing hosts
     /// or other tools) per tag and print the percentiles.
     Hlog(HlogArgs),
+    /// Serve Prometheus metrics: blackbox-style /probe?target=HOST:PORT
+    /// and continuous /metrics for the targets given.
+    Serve(ServeArgs),
+}
+
+/// `serve`'s arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Where to listen for scrapes.
+    #[arg(long, default_value = "127.0.0.1:9105", value_name = "ADDR")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Modules and targets (TOML; reread on SIGHUP).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// A target probed continuously with the default module (repeatable).
+    #[arg(long = "target", value_name = "HOST[:PORT]")]
+    pub(crate) targets: Vec<String>,
+    /// Between two handshakes to a target (±10% jitter), unless its
+    /// config gives one.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub(crate) interval: Duration,
+    /// After SIGTERM: how long the handshakes in flight may take to end.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub(crate) drain: Duration,
+    /// Check the config and exit (0 if it can be used).
+    #[arg(long)]
+    pub(crate) check: bool,
 }
 
 /// `hlog`'s arguments.

@@ -14,6 +14,7 @@ mod optfile;
 mod output;
 mod packets;
 mod probe;
+mod serve;
 mod status;
 mod vantage;
 
@@ -27,7 +28,7 @@ fn main() -> ExitCode {
     // decode's or capture's.
     let probe = !matches!(
         argv.get(1).and_then(|a| a.to_str()),
-        Some("decode" | "capture" | "hlog" | "help")
+        Some("decode" | "capture" | "hlog" | "serve" | "help")
     );
     let argv = if probe {
         match optfile::apply(argv, &optfile::default_files()) {
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         Some(args::Cmd::Decode(d)) => decode::run(d),
         Some(args::Cmd::Capture(c)) => decode::capture(c),
         Some(args::Cmd::Hlog(h)) => hlog::run(h),
+        Some(args::Cmd::Serve(s)) => serve::run(s),
         None => probe::run(&cli.probe),
     };
     match result {

@@ -218,6 +218,28 @@ fn read(path: &Path, depth: usize, d: &mut Defaults) -> Result<(), String> {
     Ok(())
 }
 
+/// The user and password one option file gives (`[client]`, then
+/// `[handshake-probe]`), for `serve`'s `defaults_file`; its warnings are
+/// printed.
+pub(crate) fn credentials(
+    path: &Path,
+) -> Result<(Option<String>, Option<hsp_wire::client::Secret>), String> {
+    let mut d = Defaults::default();
+    read(path, 0, &mut d)?;
+    for w in &d.warnings {
+        eprintln!("warning: {w}");
+    }
+    let (mut user, mut password) = (None, None);
+    for a in &d.args {
+        if let Some(u) = a.strip_prefix("--user=") {
+            user = Some(u.to_string());
+        } else if let Some(p) = a.strip_prefix("--password=") {
+            password = Some(hsp_wire::client::Secret::new(p));
+        }
+    }
+    Ok((user, password))
+}
+
 /// `f` relative to the directory of `from`, unless absolute.
 fn relative(from: &Path, f: &str) -> PathBuf {
     let p = Path::new(f);

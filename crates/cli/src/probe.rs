@@ -49,26 +49,8 @@ impl TimeoutSource {
     }
 }
 
-/// Splits `HOST`, `HOST:PORT`, `[V6]:PORT` or a bare IPv6 address.
 fn split_target(t: &str) -> Result<(String, u16)> {
-    let bad = || format!("HOST[:PORT] '{t}': expected HOST, HOST:PORT or [IPv6]:PORT");
-    if let Some(rest) = t.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').with_context(bad)?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok().with_context(bad)?,
-            None if after.is_empty() => 3306,
-            None => bail!(bad()),
-        };
-        return Ok((host.to_string(), port));
-    }
-    if t.matches(':').count() > 1 {
-        return Ok((t.to_string(), 3306));
-    }
-    match t.split_once(':') {
-        Some((h, p)) if !h.is_empty() => Ok((h.to_string(), p.parse().ok().with_context(bad)?)),
-        None if !t.is_empty() => Ok((t.to_string(), 3306)),
-        _ => bail!(bad()),
-    }
+    hsp_probe::config::split_target(t).map_err(anyhow::Error::msg)
 }
 
 fn password(args: &ProbeArgs) -> Result<Option<Secret>> {

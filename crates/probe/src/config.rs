@@ -158,3 +158,26 @@ impl ProbeConfig {
         }
     }
 }
+
+/// Splits `HOST`, `HOST:PORT`, `[V6]:PORT` or a bare IPv6 address (port
+/// 3306 when none is given).
+pub fn split_target(t: &str) -> Result<(String, u16), String> {
+    let bad = || format!("HOST[:PORT] '{t}': expected HOST, HOST:PORT or [IPv6]:PORT");
+    if let Some(rest) = t.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None if after.is_empty() => 3306,
+            None => return Err(bad()),
+        };
+        return Ok((host.to_string(), port));
+    }
+    if t.matches(':').count() > 1 {
+        return Ok((t.to_string(), 3306));
+    }
+    match t.split_once(':') {
+        Some((h, p)) if !h.is_empty() => Ok((h.to_string(), p.parse().map_err(|_| bad())?)),
+        None if !t.is_empty() => Ok((t.to_string(), 3306)),
+        _ => Err(bad()),
+    }
+}

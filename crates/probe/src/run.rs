@@ -283,6 +283,22 @@ async fn worker(ctx: &Ctx, index: usize) {
     }
 }
 
+/// One handshake to the configured target, its name resolved now (a
+/// long-running prober follows DNS changes): the record, whatever
+/// happens (a name that does not resolve is a record too).
+pub async fn single(shared: &Shared, id: u64) -> ConnectionRecord {
+    let cfg = &shared.cfg;
+    match resolve(&cfg.host, cfg.port, cfg.family).await {
+        Ok((addrs, dns)) => {
+            let mut attempt =
+                Attempt::new(shared, id, addrs[0], Some(dns)).or_else_try(&addrs[1..]);
+            let end = attempt.drive().await;
+            attempt.finish(end).await
+        }
+        Err(e) => unresolved(shared, id, &e),
+    }
+}
+
 /// One connection, resolving first with `--resolve-each`: the first
 /// address, the others when it refuses.
 async fn one(

@@ -2,6 +2,8 @@
 //! taking a classic pcap apart and back together.
 #![allow(dead_code)]
 
+pub(crate) mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
