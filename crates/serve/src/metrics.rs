@@ -73,6 +73,7 @@ pub struct Continuous {
     near: Family<TargetLabels, Counter>,
     last_success: Family<TargetLabels, Gauge>,
     last_end: Family<TargetLabels, Gauge<f64, AtomicU64>>,
+    connect_timeout: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     aborted_connects: Family<TargetLabels, Counter>,
     connection_errors: Family<ServerErrorLabels, Counter>,
 }
@@ -119,6 +120,13 @@ impl Continuous {
             Unit::Seconds,
             last_end.clone(),
         );
+        let connect_timeout = Family::default();
+        registry.register_with_unit(
+            "handshake_probe_connect_timeout",
+            "The connect_timeout phases are judged against (the server's, read with credentials; else the module's or 10 s)",
+            Unit::Seconds,
+            connect_timeout.clone(),
+        );
         let aborted_connects = Family::default();
         registry.register(
             "handshake_probe_server_aborted_connects",
@@ -139,6 +147,7 @@ impl Continuous {
             near,
             last_success,
             last_end,
+            connect_timeout,
             aborted_connects,
             connection_errors,
         }
@@ -180,6 +189,15 @@ impl Continuous {
             let end = time.0 + r.phases_us.get(Phase::Total).unwrap_or_default();
             self.last_end.get_or_create(&t).set(end.as_secs_f64());
         }
+    }
+
+    /// The connect_timeout in force for `target` (dashboards draw it).
+    pub fn connect_timeout(&self, target: &str, t: Duration) {
+        self.connect_timeout
+            .get_or_create(&TargetLabels {
+                target: target.to_string(),
+            })
+            .set(t.as_secs_f64());
     }
 
     /// The server's counters grew by `delta` between two readings.

@@ -84,6 +84,7 @@ async fn target(
             }
         }
         if shared.is_none() {
+            metrics.connect_timeout(&t.address, cfg.params.connect_timeout);
             match Shared::new(cfg.clone()) {
                 Ok(s) => shared = Some(s),
                 Err(e) => {
