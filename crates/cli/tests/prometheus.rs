@@ -165,5 +165,5 @@ fn prometheus_scrapes_serve_and_answers_the_dashboards_queries() {
     }
     let (v, instance) = success.expect("probe_success from the mysql_handshake job");
     assert_eq!(v, 1.0);
-    assert_eq!(instance, Value::String(db_addr.clone()));
+    assert_eq!(instance, Value::String(db_addr));
 }
