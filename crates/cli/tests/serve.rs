@@ -53,6 +53,8 @@ fn serve_probes_targets_answers_probe_requests_reloads_and_drains() {
         config.to_str().unwrap(),
         "--target",
         &plain_target,
+        "--target",
+        "nonexistent.invalid:3306",
         "--interval",
         "200ms",
     ]);
@@ -65,6 +67,10 @@ fn serve_probes_targets_answers_probe_requests_reloads_and_drains() {
     let body = until(a, "three handshakes per target", |b| {
         sample(b, &ok(&login_target)).is_some_and(|v| v >= 3.0)
             && sample(b, &ok(&plain_target)).is_some_and(|v| v >= 3.0)
+    });
+    // A name that does not resolve is a metric too.
+    until(a, "the unresolvable target", |b| {
+        b.contains("handshake_probe_connections_total{target=\"nonexistent.invalid:3306\"")
     });
     for phase in ["tcp_connect", "greeting", "login", "total"] {
         let bucket = format!(
