@@ -68,6 +68,16 @@ fn serve_probes_targets_answers_probe_requests_reloads_and_drains() {
         sample(b, &ok(&login_target)).is_some_and(|v| v >= 3.0)
             && sample(b, &ok(&plain_target)).is_some_and(|v| v >= 3.0)
     });
+    // With credentials, the server's counters: the credential-less
+    // target's logins are refused (ERR 1045), which the server counts in
+    // Aborted_connects.
+    until(a, "the server's Aborted_connects growth", |b| {
+        sample(
+            b,
+            &format!("handshake_probe_server_aborted_connects_total{{target=\"{login_target}\"}}"),
+        )
+        .is_some_and(|v| v >= 1.0)
+    });
     // A name that does not resolve is a metric too.
     until(a, "the unresolvable target", |b| {
         b.contains("handshake_probe_connections_total{target=\"nonexistent.invalid:3306\"")
