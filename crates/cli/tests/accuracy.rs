@@ -5,10 +5,13 @@
 //! the record says so. Needs root or CAP_NET_RAW for tcpdump (CI runs as
 //! root).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use common::Reap;
 use hsp_testkit::{MariaDb, NATIVE_USER};
 use serde_json::Value;
 
@@ -19,19 +22,6 @@ const PHASES: [(&str, &str); 5] = [
     ("login", "kernel_rx"),
     ("total", "kernel_rx"),
 ];
-
-/// Stops tcpdump (by its PID, which this test started) if the test fails
-/// before it does.
-struct Reap(std::process::Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 fn connections(jsonl: &[u8]) -> BTreeMap<String, Value> {
     String::from_utf8_lossy(jsonl)

@@ -3,11 +3,14 @@
 //! at the end), and Ctrl-C must print the summary and exit by its rules.
 //! Needs root or CAP_NET_RAW, as capturing does (CI runs as root).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::Reap;
 use hsp_testkit::{MariaDb, NATIVE_USER};
 use serde_json::Value;
 
@@ -15,19 +18,6 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_handshake-probe"));
     c.env_remove("MYSQL_PWD");
     c
-}
-
-/// Kills the capture (by its PID, which this test started) if the test
-/// fails before stopping it.
-struct Reap(std::process::Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// Lines of a child's stream, as they come, over a channel.

@@ -4,6 +4,19 @@
 
 pub(crate) mod http;
 
+/// A child the test started, killed (by its PID) and reaped when dropped,
+/// so a failing test leaves nothing running.
+pub(crate) struct Reap(pub(crate) std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
