@@ -9,11 +9,12 @@
 #   - PyMySQL              an independent client for fixtures and baselines
 #   - prometheus           a real Prometheus scrapes `serve` in a test (promtool checks the rules)
 #   - hdrhistogram (PyPI)  an independent HdrHistogram for the interval-log tests
+#   - chromium             renders the HTML reports in a test (headless)
 # The Debian mariadb-server package starts a system mariadbd on install; we stop
 # and disable it because tests always start their own private server.
 set -euo pipefail
 
-pkgs=(libpcap-dev mariadb-server mariadb-client tshark tcpdump iproute2 iptables openssl procps util-linux prometheus)
+pkgs=(libpcap-dev mariadb-server mariadb-client tshark tcpdump iproute2 iptables openssl procps util-linux prometheus chromium)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -346,6 +346,9 @@ pub(crate) struct ProbeArgs {
     /// Write an HdrHistogram interval log (one tag per phase, 1 s intervals).
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub(crate) hdr_log: Option<PathBuf>,
+    /// Write a self-contained HTML report with charts (opens offline).
+    #[arg(long, value_name = "FILE.html", help_heading = "Output")]
+    pub(crate) report: Option<PathBuf>,
     /// No progress bar, no notes on standard error.
     #[arg(short = 'q', long, help_heading = "Output")]
     pub(crate) quiet: bool,
@@ -428,6 +431,9 @@ pub(crate) struct AnalysisArgs {
     /// Write the output to this file instead of standard output.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// Write a self-contained HTML report with charts (opens offline).
+    #[arg(long, value_name = "FILE.html")]
+    pub(crate) report: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,

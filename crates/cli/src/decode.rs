@@ -160,6 +160,61 @@ struct CaptureTotals {
 }
 
 impl CaptureTotals {
+    /// What the capture lost, counted (zeros included).
+    fn loss(&self, patterns: &Patterns) -> [(u64, &'static str); 4] {
+        [
+            (self.snaplen_cut, "record(s) cut short by the snaplen"),
+            (self.ip_fragments, "IPv4 fragment(s), not reassembled"),
+            (
+                self.kernel_dropped.unwrap_or(0),
+                "packet(s) dropped by the kernel before the capture saw them",
+            ),
+            (
+                patterns.capture_loss,
+                "connection(s) with bytes the capture missed",
+            ),
+        ]
+    }
+
+    /// The report's table of the capture itself.
+    fn table(
+        &self,
+        patterns: &Patterns,
+        merge: Option<&hsp_merge::MergeReport>,
+    ) -> hsp_report::Table {
+        let mut rows = vec![
+            ("files".to_string(), self.files.to_string()),
+            ("records".to_string(), self.records.to_string()),
+            ("capture span".to_string(), format!("{:.2} s", self.span_s)),
+        ];
+        for (n, what) in self.loss(patterns) {
+            if n > 0 {
+                rows.push(("capture loss".into(), format!("{n} {what}")));
+            }
+        }
+        if self.left_out > 0 {
+            rows.push((
+                "left out".into(),
+                format!("{} TCP connection(s) never showed MySQL", self.left_out),
+            ));
+        }
+        for d in &self.damaged {
+            rows.push(("damaged".into(), d.clone()));
+        }
+        for d in self.skipped.iter().chain(&self.unreadable) {
+            rows.push(("not read".into(), d.clone()));
+        }
+        if let Some(m) = merge {
+            for w in &m.warnings {
+                rows.push(("vantage".into(), w.clone()));
+            }
+        }
+        hsp_report::Table {
+            title: "The capture".into(),
+            caption: "What was read, and what the capture itself lost or cut (a verdict never rests on bytes it did not see; where they were missing, the record says so).".into(),
+            rows,
+        }
+    }
     fn add(&mut self, t: &hsp_pcap::FileTotals) {
         self.files += 1;
         self.records += t.records;
@@ -295,6 +350,8 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
     let mut merge_report = None;
     // Each file input's first SYNs, for the pairing hint.
     let mut syns: Vec<(String, Vec<u32>)> = Vec::new();
+    let names: Vec<String> = inputs.iter().map(Input::name).collect();
+    let mut collector = args.report.as_ref().map(|_| hsp_report::Collector::new());
     for input in inputs {
         let live = matches!(input, Input::Live { .. });
         let name = input.name();
@@ -306,6 +363,9 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
         let sink = |mut r: ConnectionRecord| {
             logs.annotate(&mut r);
             stats.record(&r);
+            if let Some(c) = collector.as_mut() {
+                c.add(&r);
+            }
             patterns.add(&r);
             if write_error.is_none() {
                 let written = write_connection(&mut out, &mut line, &r, args).and_then(|()| {
@@ -428,6 +488,27 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
     if let Some(h) = crate::vantage::pairing_hint(&syns) {
         eprintln!("hint: {h}");
     }
+    if let (Some(path), Some(c)) = (&args.report, &collector) {
+        let what = if live_input { "capture" } else { "decode" };
+        let mut header = vec![("input".to_string(), names.join(", "))];
+        header.extend(crate::report::header_rows(
+            &summary,
+            (
+                args.connect_timeout,
+                "--connect-timeout; MySQL's default is 10 s",
+            ),
+            args.wait_timeout.map(|w| (w, "--wait-timeout")),
+            args.slow,
+        ));
+        let r = hsp_report::Report {
+            title: format!("handshake-probe {what}: {}", names.join(", ")),
+            header,
+            connect_timeout: args.connect_timeout,
+            tables: vec![totals.table(&patterns, merge_report.as_ref())],
+            interrupted: false,
+        };
+        crate::report::write(path, &r, &stats, c)?;
+    }
     match args.format {
         Format::Text => {
             let mut o = String::new();
@@ -453,19 +534,7 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
             if totals.evicted > 0 {
                 let _ = writeln!(o, "  {} idle connection(s) evicted", totals.evicted);
             }
-            let loss = [
-                (totals.snaplen_cut, "record(s) cut short by the snaplen"),
-                (totals.ip_fragments, "IPv4 fragment(s), not reassembled"),
-                (
-                    totals.kernel_dropped.unwrap_or(0),
-                    "packet(s) dropped by the kernel before the capture saw them",
-                ),
-                (
-                    patterns.capture_loss,
-                    "connection(s) with bytes the capture missed",
-                ),
-            ];
-            for (n, what) in loss {
+            for (n, what) in totals.loss(&patterns) {
                 if n > 0 {
                     let _ = writeln!(o, "  capture loss: {n} {what}");
                 }

@@ -14,6 +14,7 @@ mod optfile;
 mod output;
 mod packets;
 mod probe;
+mod report;
 mod serve;
 mod status;
 mod vantage;

@@ -259,7 +259,11 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
         // Handshakes the server would count in Aborted_connects: every one
         // that did not log in (an expected 1045 included).
         let mut abnormal = 0u64;
+        let mut collector = args.report.as_ref().map(|_| hsp_report::Collector::new());
         while let Some(rec) = rx.recv().await {
+            if let Some(c) = collector.as_mut() {
+                c.add(&rec);
+            }
             bar.inc(1);
             if rec.verdict != Verdict::Ok || rec.error.is_some() {
                 abnormal += 1;
@@ -347,6 +351,39 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode> {
             credentials: cfg.credentials.is_some(),
             dns_us: report.dns.map(micros),
         };
+        if let (Some(path), Some(c)) = (&args.report, &collector) {
+            let mut header = vec![
+                ("target".to_string(), format!("{} [{}]", meta.target, meta.addr)),
+                (
+                    "server".to_string(),
+                    meta.server_version.clone().unwrap_or_else(|| "unknown".into()),
+                ),
+            ];
+            header.extend(crate::report::header_rows(
+                &summary,
+                (cfg.params.connect_timeout, source.describe()),
+                cfg.params.wait_timeout.map(|w| (w, "read from the server")),
+                cfg.params.slow,
+            ));
+            header.push((
+                "run".into(),
+                format!(
+                    "{} handshakes, concurrency {}, {:.1}/s{}",
+                    summary.connections,
+                    meta.concurrency,
+                    meta.handshakes_per_s,
+                    if meta.credentials { ", real logins" } else { ", credential-less" }
+                ),
+            ));
+            let r = hsp_report::Report {
+                title: format!("handshake-probe: {}", meta.target),
+                header,
+                connect_timeout: cfg.params.connect_timeout,
+                tables: status.iter().map(crate::report::server_table).collect(),
+                interrupted: report.interrupted,
+            };
+            crate::report::write(path, &r, &report.stats, c)?;
+        }
         if args.format == ProbeFormat::Jsonl {
             for m in &report.missed_starts {
                 writeln!(out, "{{\"type\":\"missed_start\",\"intended_us\":{}}}", micros(*m))?;

@@ -246,7 +246,9 @@ fn stats_merge_adds_histograms_and_keeps_the_slowest() {
             &[(Phase::Total, total), (Phase::Login, total)],
         );
         let c = classify(&f, &params());
-        ConnectionRecord::new(id, 0, &f, c)
+        let mut r = ConnectionRecord::new(id, 0, &f, c);
+        r.time = Some(crate::wall::WallTime(Duration::from_secs(1_000 + id)));
+        r
     };
     let mut a = Stats::default();
     let mut b = Stats::default();
@@ -265,6 +267,9 @@ fn stats_merge_adds_histograms_and_keeps_the_slowest() {
     assert!((119_000..=119_100).contains(&total.max), "{}", total.max);
     assert_eq!(s.slowest.len(), 5);
     assert_eq!(s.slowest[0].id, 199, "slowest first");
+    // The wall-clock span covers both sets (the probe merges its shards).
+    assert_eq!(s.start.unwrap().0.as_secs(), 1_000);
+    assert_eq!(s.end.unwrap().0.as_secs(), 1_199);
     assert_eq!(
         s.total_histogram.iter().map(|b| b.count).sum::<u64>(),
         200,

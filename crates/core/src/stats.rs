@@ -130,6 +130,12 @@ impl Stats {
         for r in &other.slowest {
             self.keep_if_slow(r);
         }
+        if let Some((a, b)) = other.span {
+            self.span = Some(match self.span {
+                Some((x, y)) => (x.min(a), y.max(b)),
+                None => (a, b),
+            });
+        }
     }
 
     /// Connections counted.

@@ -4,6 +4,11 @@
 
 pub(crate) mod http;
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
 /// A child the test started, killed (by its PID) and reaped when dropped,
 /// so a failing test leaves nothing running.
 pub(crate) struct Reap(pub(crate) std::process::Child);
@@ -16,11 +21,6 @@ impl Drop for Reap {
         }
     }
 }
-
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-use serde_json::Value;
 
 pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
