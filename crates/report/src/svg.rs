@@ -115,11 +115,20 @@ impl Log {
         self.a + (v.ln() - self.lo.ln()) / (self.hi.ln() - self.lo.ln()) * (self.b - self.a)
     }
 
-    /// Powers of ten within the axis.
-    fn decades(self) -> impl Iterator<Item = f64> {
-        let first = self.lo.log10().ceil() as i32;
-        let last = self.hi.log10().floor() as i32;
-        (first..=last).map(|e| 10f64.powi(e))
+    /// Where the gridlines go: decades, and 2× and 5× them too when the
+    /// axis spans under three decades (else few lines would be labelled).
+    fn ticks(self) -> Vec<f64> {
+        let fine = self.hi / self.lo < 1000.0;
+        let first = self.lo.log10().floor() as i32;
+        let last = self.hi.log10().ceil() as i32;
+        let mut v = Vec::new();
+        for e in first..=last {
+            let d = 10f64.powi(e);
+            let steps: &[f64] = if fine { &[1.0, 2.0, 5.0] } else { &[1.0] };
+            v.extend(steps.iter().map(|m| m * d));
+        }
+        v.retain(|t| *t >= self.lo * 0.999 && *t <= self.hi * 1.001);
+        v
     }
 }
 
@@ -133,7 +142,7 @@ fn open(w: f64, h: f64, label: &str) -> String {
 
 /// A latency axis on the left: gridlines and labels at decades.
 fn latency_axis(s: &mut String, y: Log, x0: f64, x1: f64) {
-    for d in y.decades() {
+    for d in y.ticks() {
         let py = y.at(d);
         let _ = write!(
             s,
@@ -202,7 +211,7 @@ pub(crate) fn timeline(points: &[Point], connect_timeout: Duration) -> String {
     let ct = connect_timeout.as_micros() as f64;
     let max = points.iter().map(|p| p.total_us).max().unwrap_or(1) as f64;
     let min = points.iter().map(|p| p.total_us).min().unwrap_or(1).max(1) as f64;
-    let y = Log::new(min / 2.0, (max * 2.0).max(ct * 1.5), y0, y1);
+    let y = Log::new(min / 10.0, (max * 2.0).max(ct * 1.5), y0, y1);
     let x = |t: u64| x0 + (t - t0) as f64 / (t1 - t0) as f64 * (x1 - x0);
     let mut s = open(w, h, "timeline: start time against total handshake time");
     latency_axis(&mut s, y, x0, x1);
@@ -307,7 +316,7 @@ pub(crate) fn percentiles(
         .min()
         .unwrap_or(1) as f64;
     let ct = connect_timeout.as_micros() as f64;
-    let y = Log::new(min / 2.0, (max * 2.0).max(ct * 1.5), y0, y1);
+    let y = Log::new(min / 10.0, (max * 2.0).max(ct * 1.5), y0, y1);
     let mut s = open(w, h, "latency by percentile, per phase");
     latency_axis(&mut s, y, x0, x1);
     for d in 0..=depth as i32 {
@@ -455,10 +464,10 @@ mod tests {
     #[test]
     fn a_log_axis_puts_decades_evenly() {
         let y = Log::new(10.0, 10_000.0, 0.0, 300.0);
-        assert_eq!(
-            y.decades().collect::<Vec<_>>(),
-            vec![10.0, 100.0, 1000.0, 10_000.0]
-        );
+        assert_eq!(y.ticks(), vec![10.0, 100.0, 1000.0, 10_000.0]);
+        // Under three decades: 2x and 5x lines too.
+        let narrow = Log::new(100.0, 4000.0, 0.0, 300.0);
+        assert_eq!(narrow.ticks(), vec![100.0, 200.0, 500.0, 1000.0, 2000.0]);
         assert!((y.at(100.0) - 100.0).abs() < 1e-9);
         assert!((y.at(1_000_000.0) - 300.0).abs() < 1e-9, "clamped");
     }
