@@ -179,7 +179,7 @@ fn timeline(h: &mut String, r: &Report, c: &Collector) {
         h,
         "<h2>Timeline</h2>\n<p class=\"how\">Each {} is a connection: when it started (x, UTC) and how long its handshake took (y, log scale), colored by verdict; the dashed lines are connect_timeout and half of it, where a slowdown starts to cost logins.</p>\n",
         if dense {
-            "mark (every one that did not end ok; the ok ones, too many to draw, are the shaded density)"
+            "mark (every one that did not end ok, up to 50,000 and the rest shaded in vermillion; the ok ones, too many to draw, are the shaded green density)"
         } else {
             "mark"
         }

@@ -232,31 +232,40 @@ pub(crate) fn timeline(points: &[Point], connect_timeout: Duration) -> String {
     }
     let dense = points.len() > MARKS_MAX;
     if dense {
-        // Ok connections as cells shaded by count.
+        // Ok connections as cells shaded by count; so are non-ok ones past
+        // the first MARKS_MAX (in the color of a failure), which stay marks.
         let (cols, rows) = (240usize, 90usize);
-        let mut grid = vec![0u32; cols * rows];
-        for p in points
-            .iter()
-            .filter(|p| Verdict::ALL[p.verdict as usize] == Verdict::Ok)
-        {
+        let mut ok = vec![0u32; cols * rows];
+        let mut rest = vec![0u32; cols * rows];
+        let mut not_ok = 0usize;
+        for p in points {
             let cx = ((x(p.start_us) - x0) / (x1 - x0) * (cols - 1) as f64) as usize;
             let cy = ((y.at(f64::from(p.total_us.max(1))) - y1) / (y0 - y1) * (rows - 1) as f64)
                 as usize;
-            grid[cy.min(rows - 1) * cols + cx.min(cols - 1)] += 1;
+            let cell = cy.min(rows - 1) * cols + cx.min(cols - 1);
+            if Verdict::ALL[p.verdict as usize] == Verdict::Ok {
+                ok[cell] += 1;
+            } else {
+                not_ok += 1;
+                if not_ok > MARKS_MAX {
+                    rest[cell] += 1;
+                }
+            }
         }
-        let top = f64::from(grid.iter().copied().max().unwrap_or(1).max(1)).ln_1p();
         let (cw, ch) = ((x1 - x0) / cols as f64, (y0 - y1) / rows as f64);
-        for (i, n) in grid.iter().enumerate().filter(|(_, n)| **n > 0) {
-            let _ = write!(
-                s,
-                "<rect class=\"cell\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{:.2}\" fill=\"{}\" fill-opacity=\"{:.2}\"/>",
-                x0 + (i % cols) as f64 * cw,
-                y1 + (i / cols) as f64 * ch,
-                cw,
-                ch,
-                verdict_color(Verdict::Ok),
-                0.15 + 0.85 * f64::from(*n).ln_1p() / top
-            );
+        for (grid, color) in [(&ok, verdict_color(Verdict::Ok)), (&rest, "#D55E00")] {
+            let top = f64::from(grid.iter().copied().max().unwrap_or(1).max(1)).ln_1p();
+            for (i, n) in grid.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let _ = write!(
+                    s,
+                    "<rect class=\"cell\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{:.2}\" fill=\"{color}\" fill-opacity=\"{:.2}\"/>",
+                    x0 + (i % cols) as f64 * cw,
+                    y1 + (i / cols) as f64 * ch,
+                    cw,
+                    ch,
+                    0.15 + 0.85 * f64::from(*n).ln_1p() / top
+                );
+            }
         }
     }
     let mut marks = 0usize;
@@ -459,6 +468,31 @@ mod tests {
         assert_eq!(human_us(1250.0), "1.25 ms");
         assert_eq!(human_us(10_000_000.0), "10 s");
         assert_eq!(human_us(5_000_000.0), "5 s");
+    }
+
+    #[test]
+    fn above_the_mark_limit_ok_connections_shade_and_the_others_stay_marks() {
+        let ok = crate::collect::verdict_index(Verdict::Ok);
+        let stall = crate::collect::verdict_index(Verdict::NetworkStall);
+        let mut points: Vec<Point> = (0..200_000u64)
+            .map(|i| Point {
+                start_us: 1_764_000_000_000_000 + i * 500,
+                total_us: 100 + (i % 900) as u32,
+                verdict: ok,
+            })
+            .collect();
+        for i in 0..10 {
+            points[i * 1000].verdict = stall;
+            points[i * 1000].total_us = 3_000_000;
+        }
+        let svg = timeline(&points, Duration::from_secs(10));
+        assert_eq!(svg.matches("<circle class=\"m\"").count(), 10);
+        assert!(svg.contains("<rect class=\"cell\""));
+        assert!(svg.len() < 2_000_000, "{} bytes", svg.len());
+        // Few enough: every connection is a mark.
+        let svg = timeline(&points[..1000], Duration::from_secs(10));
+        assert_eq!(svg.matches("<circle class=\"m\"").count(), 1000);
+        assert!(!svg.contains("class=\"cell\""));
     }
 
     #[test]
