@@ -504,7 +504,11 @@ fn analyze(args: &AnalysisArgs, inputs: Vec<Input>, progress: bool) -> Result<Ex
             title: format!("handshake-probe {what}: {}", names.join(", ")),
             header,
             connect_timeout: args.connect_timeout,
-            tables: vec![totals.table(&patterns, merge_report.as_ref())],
+            tables: vec![{
+                let mut t = totals.table(&patterns, merge_report.as_ref());
+                t.rows.extend(c.capture_rows());
+                t
+            }],
             interrupted: false,
         };
         crate::report::write(path, &r, &stats, c)?;

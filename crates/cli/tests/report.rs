@@ -97,6 +97,10 @@ fn every_fixture_renders_in_chromium_with_one_mark_per_connection() {
         assert_eq!(marks(&text), connections, "{name}: one mark per connection");
         assert!(!text.contains("<script"), "{name}: no scripts");
         assert!(
+            text.contains("vantage point"),
+            "{name}: the capture's table"
+        );
+        assert!(
             !text.contains("http://")
                 || text.matches("http://").count()
                     == text.matches("xmlns=\"http://www.w3.org/2000/svg\"").count(),

@@ -58,6 +58,13 @@ pub struct Collector {
     /// Server address → its version, as greetings gave them (the first
     /// [`SERVERS`]).
     pub(crate) servers: std::collections::BTreeMap<String, String>,
+    /// Captures: connections by where the tap sat (near client, near
+    /// server, unknown).
+    vantage: [u64; 3],
+    /// Captures: connections the capture ended before their outcome.
+    cut_by_end: u64,
+    /// Captures: connections with bytes the snaplen cut.
+    snaplen_cut: u64,
 }
 
 /// Servers named in the header.
@@ -88,6 +95,36 @@ impl Collector {
         self.points.is_empty()
     }
 
+    /// A capture's rows about where it was taken and what it cut off.
+    pub fn capture_rows(&self) -> Vec<(String, String)> {
+        let [client, server, unknown] = self.vantage;
+        let mut rows = vec![(
+            "vantage point".to_string(),
+            format!(
+                "{client} connection(s) seen near the client, {server} near the server, {unknown} too close to tell (by where the TCP handshake's round trip falls)"
+            ),
+        )];
+        if self.cut_by_end > 0 {
+            rows.push((
+                "truncated".into(),
+                format!(
+                    "{} connection(s) still in their handshake when the capture ended",
+                    self.cut_by_end
+                ),
+            ));
+        }
+        if self.snaplen_cut > 0 {
+            rows.push((
+                "snaplen".into(),
+                format!(
+                    "{} connection(s) with bytes cut by the snaplen",
+                    self.snaplen_cut
+                ),
+            ));
+        }
+        rows
+    }
+
     /// Keeps what the report needs of `r`.
     pub fn add(&mut self, r: &ConnectionRecord) {
         let total = r.phases_us.get(Phase::Total).unwrap_or_default();
@@ -102,6 +139,15 @@ impl Collector {
         {
             self.servers.insert(r.server.clone(), v.clone());
         }
+        if let Some(t) = &r.tcp {
+            self.vantage[match t.vantage {
+                hsp_core::record::Vantage::NearClient => 0,
+                hsp_core::record::Vantage::NearServer => 1,
+                hsp_core::record::Vantage::Unknown => 2,
+            }] += 1;
+        }
+        self.cut_by_end += u64::from(r.outcome == "capture_ended");
+        self.snaplen_cut += u64::from(r.capture.is_some());
         let client = r.client.clone().unwrap_or_default();
         if r.verdict != Verdict::Ok {
             self.not_ok += 1;
