@@ -165,6 +165,27 @@ fn reference(s: &mut String, y: f64, x0: f64, x1: f64, class: &str, label: &str)
     );
 }
 
+/// The lines at connect_timeout (`ct`, µs) and half of it, labelled: the
+/// rule every latency chart is read against.
+fn timeout_lines(s: &mut String, y: Log, x0: f64, x1: f64, ct: f64) {
+    reference(
+        s,
+        y.at(ct),
+        x0,
+        x1,
+        "ref",
+        &format!("connect_timeout {}", human_us(ct)),
+    );
+    reference(
+        s,
+        y.at(ct / 2.0),
+        x0,
+        x1,
+        "ref half",
+        &format!("half of connect_timeout {}", human_us(ct / 2.0)),
+    );
+}
+
 /// A verdict's bar: `n` of `max`, in the party's color.
 pub(crate) fn bar(n: u64, max: u64, color: &str) -> String {
     let w = if max == 0 {
@@ -283,22 +304,7 @@ pub(crate) fn timeline(points: &[Point], connect_timeout: Duration) -> String {
             verdict_color(v)
         );
     }
-    reference(
-        &mut s,
-        y.at(ct),
-        x0,
-        x1,
-        "ref",
-        &format!("connect_timeout {}", human_us(ct)),
-    );
-    reference(
-        &mut s,
-        y.at(ct / 2.0),
-        x0,
-        x1,
-        "ref half",
-        &format!("half of connect_timeout {}", human_us(ct / 2.0)),
-    );
+    timeout_lines(&mut s, y, x0, x1, ct);
     s.push_str("</svg>");
     s
 }
@@ -370,22 +376,7 @@ pub(crate) fn percentiles(
             phase.name()
         );
     }
-    reference(
-        &mut s,
-        y.at(ct),
-        x0,
-        x1,
-        "ref",
-        &format!("connect_timeout {}", human_us(ct)),
-    );
-    reference(
-        &mut s,
-        y.at(ct / 2.0),
-        x0,
-        x1,
-        "ref half",
-        &format!("half {}", human_us(ct / 2.0)),
-    );
+    timeout_lines(&mut s, y, x0, x1, ct);
     s.push_str("</svg>");
     s
 }
