@@ -211,6 +211,10 @@ impl AsyncRead for Tcp {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let Self { fd, cmsg, rx, .. } = self.get_mut();
+        if buf.remaining() == 0 {
+            // Nothing to read into: not an end of stream.
+            return Poll::Ready(Ok(()));
+        }
         loop {
             let mut guard = ready!(fd.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
