@@ -6,12 +6,9 @@
 #   HSP_N=1000000 scripts/bench-report.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-cargo build --release -q
+. scripts/lib/bench.sh
 n=${HSP_N:-1000000}
-dir=$(mktemp -d /tmp/hsp-bench-report-XXXXXX)
-trap 'bash scripts/private-mariadb.sh stop "$dir/db"; rm -rf "$dir"' EXIT
-port=$(bash scripts/private-mariadb.sh start "$dir/db" --max-connections=500)
+bench_start bench-report --max-connections=500
 /usr/bin/time -f "%e s, peak RSS %M KiB" -o "$dir/time" target/release/handshake-probe -n "$n" -c 8 \
   --ssl-mode DISABLED --format json -q --report "$dir/report.html" "127.0.0.1:$port" >"$dir/summary.json" || true
 echo "probe: $n handshakes, $(cat "$dir/time") (with --report)"

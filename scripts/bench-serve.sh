@@ -6,18 +6,9 @@
 #   HSP_HANDSHAKES=1000000 scripts/bench-serve.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-cargo build --release -q
+. scripts/lib/bench.sh
 total=${HSP_HANDSHAKES:-1000000}
-dir=$(mktemp -d /tmp/hsp-bench-serve-XXXXXX)
-serve_pid=""
-cleanup() {
-  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null || true
-  bash scripts/private-mariadb.sh stop "$dir/db"
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-port=$(bash scripts/private-mariadb.sh start "$dir/db" --max-connections=200)
+bench_start bench-serve --max-connections=200
 cat >"$dir/serve.toml" <<TOML
 [modules.burst]
 count = 100
@@ -25,6 +16,7 @@ ssl_mode = "DISABLED"
 TOML
 target/release/handshake-probe serve --listen 127.0.0.1:0 --config "$dir/serve.toml" 2>"$dir/serve.err" &
 serve_pid=$!
+pids+=("$serve_pid")
 for _ in $(seq 50); do grep -q "serving on" "$dir/serve.err" && break; sleep 0.1; done
 addr=$(grep -o '127.0.0.1:[0-9]*' "$dir/serve.err" | head -1)
 rss() { curl -s "http://$addr/metrics" | awk '/^process_resident_memory_bytes/ {printf "%.1f", $2 / 1048576}'; }

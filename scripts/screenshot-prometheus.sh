@@ -7,19 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-docs/monitoring/prometheus-p99.png}
-bash scripts/setup.sh
-cargo build --release -q
+. scripts/lib/bench.sh
+bench_start shot
 command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
-dir=$(mktemp -d /tmp/hsp-shot-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  bash scripts/private-mariadb.sh stop "$dir/db"
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-port=$(bash scripts/private-mariadb.sh start "$dir/db")
 target/release/handshake-probe serve --listen 127.0.0.1:0 --target "127.0.0.1:$port" --interval 250ms 2>"$dir/serve.err" &
 pids+=($!)
 for _ in $(seq 50); do grep -q "serving on" "$dir/serve.err" && break; sleep 0.1; done

@@ -6,10 +6,8 @@
 # Both photographed by headless Chromium into docs/report/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-cargo build --release -q
-dir=$(mktemp -d /tmp/hsp-shots-XXXXXX)
-trap 'bash scripts/private-mariadb.sh stop "$dir/db"; rm -rf "$dir"' EXIT
+. scripts/lib/bench.sh
+bench_start shots --connect-timeout=2
 shot() {
   chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1060,1900 \
     --screenshot="$PWD/$2" "file://$1" 2>/dev/null
@@ -17,7 +15,6 @@ shot() {
 }
 target/release/handshake-probe decode -q --report "$dir/net-loss.html" fixtures/net-loss-client.pcap >/dev/null || true
 shot "$dir/net-loss.html" docs/report/net-loss-client.png
-port=$(bash scripts/private-mariadb.sh start "$dir/db" --connect-timeout=2)
 target/release/handshake-probe -n 16 -c 4 --login-delay 2.5s -u hsp_native --password=native-secret \
   --ssl-mode DISABLED -q --format json --report "$dir/late.html" "127.0.0.1:$port" >/dev/null || true
 shot "$dir/late.html" docs/report/late-login-probe.png
