@@ -134,10 +134,17 @@ pub async fn serve(opts: Options, ready: impl FnOnce(SocketAddr)) -> Result<(), 
                 Ok(new) => {
                     let new = Arc::new(new);
                     tracing::info!(targets = new.targets.len(), "config reloaded");
+                    // The new loops start once the old ones have ended
+                    // their handshakes (one at a time per target still),
+                    // while scrapes go on being answered.
                     stop.cancel();
-                    let _ = (&mut probing).await;
                     stop = CancellationToken::new();
-                    probing = tokio::spawn(schedule::run(new.clone(), metrics.clone(), stop.clone()));
+                    let old = probing;
+                    let (cfg, metrics, token) = (new.clone(), metrics.clone(), stop.clone());
+                    probing = tokio::spawn(async move {
+                        let _ = old.await;
+                        schedule::run(cfg, metrics, token).await;
+                    });
                     let _ = config_tx.send(new);
                 }
                 // The old config stays in force.
