@@ -138,6 +138,27 @@ fn serve_probes_targets_answers_probe_requests_reloads_and_drains() {
     let took = sample(&body, "probe_duration_seconds").unwrap();
     assert!(took < 1.5, "the probe took {took} s of a 1.5 s scrape");
 
+    // Two scrapes of that target at once: one connection at a time, so
+    // the second waits its turn and, out of time, makes none.
+    let both: Vec<String> = std::thread::scope(|s| {
+        let scrape = || {
+            get(
+                a,
+                &format!("/probe?target={}", silent.local_addr().unwrap()),
+                &[("X-Prometheus-Scrape-Timeout-Seconds", "1.5")],
+            )
+            .2
+        };
+        let (x, y) = (s.spawn(scrape), s.spawn(scrape));
+        vec![x.join().unwrap(), y.join().unwrap()]
+    });
+    let mut made: Vec<f64> = both
+        .iter()
+        .map(|b| sample(b, "handshake_probe_handshakes").unwrap())
+        .collect();
+    made.sort_by(f64::total_cmp);
+    assert_eq!(made, vec![0.0, 1.0], "{both:?}");
+
     // 1000 scrapes: memory stays flat.
     for _ in 0..100 {
         get(a, &format!("/probe?target=127.0.0.1:{port}"), &[]);

@@ -2,6 +2,7 @@
 //! blackbox-style probe per request, within the scrape timeout Prometheus
 //! sends) and `/` (what is served, for a person with a browser).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +24,9 @@ const TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
 /// Without the header (a person with curl): the longest a probe may take.
 const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `/probe` requests served at once; more wait. Each is at most one
-/// connection at a time, so the server sees at most this many from here.
+/// `/probe` requests served at once, and one at a time per target; more
+/// wait. Each is one connection at a time, so a server sees at most one
+/// from here through `/probe`.
 const PROBES_AT_ONCE: usize = 4;
 
 /// What the handlers share.
@@ -33,6 +35,10 @@ pub(crate) struct State {
     pub(crate) metrics: Arc<Continuous>,
     pub(crate) config: watch::Receiver<Arc<Config>>,
     pub(crate) probes: Semaphore,
+    /// One `/probe` at a time per target: a second scrape of the same
+    /// target waits (within its own timeout). Entries go when unused, so
+    /// the map holds only targets being probed.
+    targets: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl State {
@@ -41,6 +47,7 @@ impl State {
             metrics,
             config,
             probes: Semaphore::new(PROBES_AT_ONCE),
+            targets: std::sync::Mutex::default(),
         }
     }
 }
@@ -133,14 +140,58 @@ async fn probe(state: &State, req: &Request<Incoming>) -> Answer {
         .max(Duration::from_millis(100));
     let start = Instant::now();
     let deadline = start + budget;
-    let Ok(_slot) = tokio::time::timeout_at(deadline, state.probes.acquire()).await else {
-        return answer(
-            StatusCode::OK,
-            metrics::CONTENT_TYPE,
-            metrics::blackbox(&[], false, start.elapsed()),
-        );
+    let lock = state
+        .targets
+        .lock()
+        .expect("targets lock")
+        .entry(target.clone())
+        .or_default()
+        .clone();
+    // Waiting for this target's turn and a slot counts against the scrape
+    // timeout; the handshakes then keep to it themselves, so those made
+    // before it are reported.
+    let turn = tokio::time::timeout_at(deadline, async {
+        let one = lock.clone().lock_owned().await;
+        let slot = state.probes.acquire().await;
+        (one, slot)
+    })
+    .await;
+    let records = match turn {
+        Ok((_one, _slot)) => {
+            Some(probe_target(&module, &module_name, &host, port, budget, deadline).await)
+        }
+        Err(_) => None,
     };
-    let mut cfg = module.probe_config(&host, port);
+    {
+        let mut map = state.targets.lock().expect("targets lock");
+        // Ours and the map's: nobody else waits on it.
+        if Arc::strong_count(&lock) == 2 {
+            map.remove(&target);
+        }
+    }
+    let records = records.unwrap_or_default();
+    answer(
+        StatusCode::OK,
+        metrics::CONTENT_TYPE,
+        metrics::blackbox(
+            &records,
+            records.len() == module.count as usize,
+            start.elapsed(),
+        ),
+    )
+}
+
+/// The module's handshakes to `host:port`, one after another, within
+/// `deadline`.
+async fn probe_target(
+    module: &crate::config::Module,
+    module_name: &str,
+    host: &str,
+    port: u16,
+    budget: Duration,
+    deadline: Instant,
+) -> Vec<hsp_core::ConnectionRecord> {
+    let mut cfg = module.probe_config(host, port);
     // Each handshake's own deadline fits the budget's share.
     cfg.timeout = module
         .timeout
@@ -163,13 +214,5 @@ async fn probe(state: &State, req: &Request<Incoming>) -> Answer {
             tracing::warn!(module = %module_name, "cannot set up TLS: {e}");
         }
     }
-    answer(
-        StatusCode::OK,
-        metrics::CONTENT_TYPE,
-        metrics::blackbox(
-            &records,
-            records.len() == module.count as usize,
-            start.elapsed(),
-        ),
-    )
+    records
 }
