@@ -158,73 +158,28 @@ pub(crate) fn ladder(out: &mut impl std::io::Write, r: &ConnectionRecord) -> std
         }
         let label: String = p.what.chars().take(LANE - 10).collect();
         let from_client = p.from == "client";
-        let (left, rung, right, note) = match (p.sent_us, p.arrived_us, from_client) {
-            (Some(_), Some(_), true) => (
-                p.sent_us,
-                format!("-- {label} {}>", "-".repeat(LANE - label.len() - 5)),
-                p.arrived_us,
-                "",
-            ),
-            (Some(_), Some(_), false) => (
-                p.arrived_us,
-                format!("<{} {label} --", "-".repeat(LANE - label.len() - 5)),
-                p.sent_us,
-                "",
-            ),
-            (Some(_), None, true) => (
-                p.sent_us,
-                format!(
-                    "{:<w$}",
-                    format!(
-                        "-- {label} {}X",
-                        "-".repeat((LANE / 2 + 4).saturating_sub(label.len() + 4))
-                    ),
-                    w = LANE
-                ),
-                None,
-                "lost between the taps",
-            ),
-            (Some(_), None, false) => (
-                None,
-                format!(
-                    "{:>w$}",
-                    format!(
-                        "X{} {label} --",
-                        "-".repeat((LANE / 2 + 4).saturating_sub(label.len() + 4))
-                    ),
-                    w = LANE
-                ),
-                p.sent_us,
-                "lost between the taps",
-            ),
-            // Born between the taps, in `from`'s name, reaching the other.
-            (None, _, true) => (
-                None,
-                format!(
-                    "{:>w$}",
-                    format!(
-                        "X-- {label} {}>",
-                        "-".repeat((LANE / 2).saturating_sub(label.len() + 5))
-                    ),
-                    w = LANE
-                ),
-                p.arrived_us,
-                "born between the taps",
-            ),
-            (None, _, false) => (
-                p.arrived_us,
-                format!(
-                    "{:<w$}",
-                    format!(
-                        "<{} {label} --X",
-                        "-".repeat((LANE / 2).saturating_sub(label.len() + 5))
-                    ),
-                    w = LANE
-                ),
-                None,
-                "born between the taps",
-            ),
+        let l = label.len();
+        // Seen by both taps: a full rung from the sender's side. Lost: it
+        // starts at the sender's tap and stops short (X). Born between the
+        // taps: it starts short (X) and reaches the other.
+        let (rung, note) = match (p.sent_us, p.arrived_us) {
+            (Some(_), Some(_)) => (Rung::Whole, ""),
+            (Some(_), None) => (Rung::Lost, "lost between the taps"),
+            (None, _) => (Rung::Born, "born between the taps"),
         };
+        let (at_client, at_server) = if from_client {
+            (p.sent_us, p.arrived_us)
+        } else {
+            (p.arrived_us, p.sent_us)
+        };
+        let (left, right) = match rung {
+            Rung::Whole => (at_client, at_server),
+            Rung::Lost if from_client => (at_client, None),
+            Rung::Lost => (None, at_server),
+            Rung::Born if from_client => (None, at_server),
+            Rung::Born => (at_client, None),
+        };
+        let rung = rung.draw(&label, from_client, l);
         let line = format!("      {:>10} |{rung}| {:<10} {note}", t(left), t(right));
         writeln!(out, "{}", line.trim_end())?;
     }
@@ -236,6 +191,47 @@ pub(crate) fn ladder(out: &mut impl std::io::Write, r: &ConnectionRecord) -> std
         )?;
     }
     Ok(())
+}
+
+/// What a ladder rung shows of a packet.
+#[derive(Clone, Copy)]
+enum Rung {
+    /// Both taps saw it.
+    Whole,
+    /// Its sender's tap saw it, the other did not.
+    Lost,
+    /// Only the receiving side's tap saw it.
+    Born,
+}
+
+impl Rung {
+    /// The rung for `label` (`l` characters) sent rightward (by the
+    /// client) or leftward, [`LANE`] wide.
+    fn draw(self, label: &str, rightward: bool, l: usize) -> String {
+        let (dashes, head, born) = match self {
+            Self::Whole => (LANE - l - 5, if rightward { '>' } else { '<' }, false),
+            Self::Lost => ((LANE / 2 + 4).saturating_sub(l + 4), 'X', false),
+            Self::Born => (
+                (LANE / 2).saturating_sub(l + 5),
+                if rightward { '>' } else { '<' },
+                true,
+            ),
+        };
+        let d = "-".repeat(dashes);
+        let x = if born { "X" } else { "" };
+        let s = if rightward {
+            format!("{x}-- {label} {d}{head}")
+        } else {
+            format!("{head}{d} {label} --{x}")
+        };
+        // A partial rung keeps to the side whose tap saw it.
+        match self {
+            Self::Whole => s,
+            Self::Lost if rightward => format!("{s:<LANE$}"),
+            Self::Born if !rightward => format!("{s:<LANE$}"),
+            _ => format!("{s:>LANE$}"),
+        }
+    }
 }
 
 /// Two inputs that saw the same connections (their SYNs carry the same
