@@ -104,9 +104,6 @@ pub fn merge(client: Capture, server: Capture) -> (Vec<ConnectionRecord>, MergeR
         return (alone(client, server), rep);
     }
     let mut bounds = Bounds::default();
-    // The same pairs read with the files' roles swapped: each packet leaves
-    // at the other tap.
-    let mut flipped = Bounds::default();
     let mut same_ttl = true;
     for (i, m) in matches.iter().enumerate() {
         let Some((j, _)) = m else {
@@ -115,11 +112,6 @@ pub fn merge(client: Capture, server: Capture) -> (Vec<ConnectionRecord>, MergeR
         let s = pairs::sort(&client.conns[i].1, &server.conns[*j].1, None);
         for p in s.pairs.iter().filter(|p| p.sure) {
             bounds.add(p);
-            flipped.add(&pairs::Pair {
-                sent_us: p.arrived_us,
-                arrived_us: p.sent_us,
-                ..*p
-            });
         }
         same_ttl &= pairs::same_ttls(&client.conns[i].1, &server.conns[*j].1);
     }
@@ -142,11 +134,7 @@ pub fn merge(client: Capture, server: Capture) -> (Vec<ConnectionRecord>, MergeR
         // The delays come out negative: the server's tap saw client
         // packets before the client's tap did. Read the other way round,
         // they may all be positive.
-        if flipped
-            .upper
-            .zip(flipped.lower)
-            .is_some_and(|(u, l)| u >= l)
-        {
+        if bounds.fit_swapped() {
             rep.warnings.push(format!(
                 "the packets arrive before they leave as given: {} is the server's tap and {} the client's; read swapped",
                 client.name, server.name

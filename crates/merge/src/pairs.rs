@@ -210,6 +210,10 @@ pub(crate) struct Bounds {
     pub(crate) lower: Option<i64>,
     /// Pairs per direction.
     pub(crate) pairs: [u64; 2],
+    /// The greatest (server time - client time) of client-to-server pairs
+    /// and the least of server-to-client ones: the bounds with the files'
+    /// roles swapped, where every difference changes sign.
+    extremes: (Option<i64>, Option<i64>),
 }
 
 impl Bounds {
@@ -222,11 +226,22 @@ impl Bounds {
         let d = s as i64 - c as i64;
         if p.from_client {
             self.upper = Some(self.upper.map_or(d, |u| u.min(d)));
+            self.extremes.0 = Some(self.extremes.0.map_or(d, |m| m.max(d)));
             self.pairs[0] += 1;
         } else {
             self.lower = Some(self.lower.map_or(d, |l| l.max(d)));
+            self.extremes.1 = Some(self.extremes.1.map_or(d, |m| m.min(d)));
             self.pairs[1] += 1;
         }
+    }
+
+    /// Whether the files read the other way round (each packet leaving at
+    /// the other tap) give bounds that do not cross: every one-way delay
+    /// positive with some clock offset.
+    pub(crate) fn fit_swapped(&self) -> bool {
+        // Swapped, upper is -(greatest client-to-server difference) and
+        // lower -(least server-to-client one).
+        matches!(self.extremes, (Some(c2s_max), Some(s2c_min)) if s2c_min >= c2s_max)
     }
 }
 
