@@ -55,10 +55,9 @@ fn split_target(t: &str) -> Result<(String, u16)> {
 
 fn password(args: &ProbeArgs) -> Result<Option<Secret>> {
     if let Some(path) = &args.password_file {
-        let text = std::fs::read_to_string(path)
+        let pw = hsp_probe::config::read_password_file(path)
             .with_context(|| format!("--password-file {}", path.display()))?;
-        let line = text.lines().next().unwrap_or_default();
-        return Ok(Some(Secret::new(line)));
+        return Ok(Some(pw));
     }
     match args.password.as_deref() {
         Some("\u{0}prompt") => {

@@ -52,12 +52,8 @@ pub(crate) fn header_rows(
 /// The probe's table of the server's counters and host cache.
 pub(crate) fn server_table(status: &StatusReport) -> Table {
     let mut rows = Vec::new();
-    if let Some(delta) = &status.delta {
-        for (k, d) in delta {
-            if *d != 0 || k.starts_with("Aborted") || k == "Connections" {
-                rows.push((k.clone(), format!("{d:+}")));
-            }
-        }
+    for (k, d) in status.shown_deltas() {
+        rows.push((k.to_string(), format!("{d:+}")));
     }
     if let Some(a) = &status.aborted_connects {
         rows.push((
@@ -80,11 +76,8 @@ pub(crate) fn server_table(status: &StatusReport) -> Table {
             None => h.state.to_string(),
         },
     ));
-    for (k, v) in &h.after {
-        if *v != 0 || k == "SUM_CONNECT_ERRORS" {
-            let was = h.before.get(k).copied().unwrap_or(0);
-            rows.push((format!("host cache {k}"), format!("{was} -> {v}")));
-        }
+    for (k, was, now) in h.shown() {
+        rows.push((format!("host cache {k}"), format!("{was} -> {now}")));
     }
     for n in &h.notes {
         rows.push(("note".into(), n.clone()));

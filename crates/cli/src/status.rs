@@ -61,6 +61,15 @@ fn counters(h: &HostCache) -> BTreeMap<String, i64> {
 }
 
 impl HostCacheReport {
+    /// The columns worth showing, before and after: those not zero, and
+    /// SUM_CONNECT_ERRORS always.
+    pub(crate) fn shown(&self) -> impl Iterator<Item = (&str, i64, i64)> {
+        self.after
+            .iter()
+            .filter(|(k, v)| **v != 0 || *k == "SUM_CONNECT_ERRORS")
+            .map(|(k, v)| (k.as_str(), self.before.get(k).copied().unwrap_or(0), *v))
+    }
+
     fn new(before: &ServerSnapshot, after: Option<&ServerSnapshot>) -> Self {
         let last = after.map_or(&before.host_cache, |a| &a.host_cache);
         let (state, ip) = match last {
@@ -147,18 +156,24 @@ impl StatusReport {
         })
     }
 
+    /// The counters worth showing, with their change: those that moved,
+    /// and the aborted ones and Connections always.
+    pub(crate) fn shown_deltas(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.delta.iter().flatten().filter_map(|(k, d)| {
+            let interesting = *d != 0 || k.starts_with("Aborted") || k == "Connections";
+            interesting.then_some((k.as_str(), *d))
+        })
+    }
+
     /// The text section.
     pub(crate) fn text(&self, o: &mut String) {
         let _ = writeln!(
             o,
             "\nServer's view (SHOW GLOBAL STATUS, after - before; Connections includes the probe's status connection)"
         );
-        if let Some(delta) = &self.delta {
-            for (k, d) in delta {
-                let interesting = *d != 0 || k.starts_with("Aborted") || k == "Connections";
-                if interesting {
-                    let _ = writeln!(o, "  {k:<38} {d:>+8}");
-                }
+        if self.delta.is_some() {
+            for (k, d) in self.shown_deltas() {
+                let _ = writeln!(o, "  {k:<38} {d:>+8}");
             }
         } else {
             let _ = writeln!(o, "  (not read after the run)");
@@ -187,13 +202,8 @@ impl StatusReport {
             && !h.after.is_empty()
         {
             let shown: Vec<String> = h
-                .after
-                .iter()
-                .filter(|(k, v)| **v != 0 || *k == "SUM_CONNECT_ERRORS")
-                .map(|(k, v)| {
-                    let was = h.before.get(k).copied().unwrap_or(0);
-                    format!("{k} {was} -> {v}")
-                })
+                .shown()
+                .map(|(k, was, now)| format!("{k} {was} -> {now}"))
                 .collect();
             let _ = writeln!(o, "  host cache for {ip}: {}", shown.join(", "));
         }

@@ -11,7 +11,7 @@
 
 use crate::classify::AppError;
 use crate::path::{OneWay, PathPacket, PathReport, PerDirection, View, Views};
-use crate::phase::{Party, PhaseTimes, micros};
+use crate::phase::{PhaseTimes, micros};
 use crate::record::{
     AuthInfo, CaptureCut, ConnectionRecord, Frames, ServerError, TcpEvidence, TcpInfo, TlsInfo,
     Vantage,
@@ -299,15 +299,6 @@ fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-fn party(p: Party) -> &'static str {
-    match p {
-        Party::Server => "server",
-        Party::Network => "network",
-        Party::Client => "client",
-        Party::None => "none",
-    }
-}
-
 fn vantage(v: Vantage) -> &'static str {
     match v {
         Vantage::NearClient => "near_client",
@@ -479,7 +470,7 @@ impl ConnectionRecord {
         o.opt_str(k!("client"), client.as_deref());
         o.str(k!("server"), server);
         o.word(k!("verdict"), verdict.name());
-        o.word(k!("party"), party(*who));
+        o.word(k!("party"), who.name());
         o.word(k!("outcome"), outcome);
         o.word(k!("phase"), phase.name());
         o.object(k!("phases_us"), |o| phases(o, phases_us));

@@ -103,30 +103,58 @@ pub enum Party {
     None,
 }
 
-/// The measured duration of each phase that happened.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PhaseTimes([Option<Duration>; Phase::ALL.len()]);
+impl Party {
+    /// The snake_case name used in JSON and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Server => "server",
+            Self::Network => "network",
+            Self::Client => "client",
+            Self::None => "none",
+        }
+    }
+}
 
-impl PhaseTimes {
-    /// The duration of `p`, if it happened.
-    pub fn get(&self, p: Phase) -> Option<Duration> {
+/// A value per phase, for the phases that have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerPhase<T>([Option<T>; Phase::ALL.len()]);
+
+impl<T: Copy> Default for PerPhase<T> {
+    fn default() -> Self {
+        Self([None; Phase::ALL.len()])
+    }
+}
+
+impl<T: Copy> PerPhase<T> {
+    /// The value of `p`, if it has one.
+    pub fn get(&self, p: Phase) -> Option<T> {
         self.0[p.index()]
     }
 
-    /// Sets the duration of `p`.
-    pub fn set(&mut self, p: Phase, d: Duration) {
-        self.0[p.index()] = Some(d);
-    }
-
-    /// Adds `d` to `p` (auth rounds accumulate).
-    pub fn add(&mut self, p: Phase, d: Duration) {
-        let v = self.0[p.index()].unwrap_or_default() + d;
+    /// Sets the value of `p`.
+    pub fn set(&mut self, p: Phase, v: T) {
         self.0[p.index()] = Some(v);
     }
 
-    /// The phases that happened, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (Phase, Duration)> + '_ {
+    /// No phase has a value.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
+    /// The phases that have a value, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (Phase, T)> + '_ {
         Phase::ALL.iter().filter_map(|p| Some((*p, self.get(*p)?)))
+    }
+}
+
+/// The measured duration of each phase that happened.
+pub type PhaseTimes = PerPhase<Duration>;
+
+impl PhaseTimes {
+    /// Adds `d` to `p` (auth rounds accumulate).
+    pub fn add(&mut self, p: Phase, d: Duration) {
+        let v = self.get(p).unwrap_or_default() + d;
+        self.set(p, v);
     }
 }
 
@@ -178,30 +206,7 @@ impl Clock {
 }
 
 /// Which [`Clock`] ended each timed phase (the probe's records).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PhaseClocks([Option<Clock>; Phase::ALL.len()]);
-
-impl PhaseClocks {
-    /// The clock that ended `p`, if it was recorded.
-    pub fn get(&self, p: Phase) -> Option<Clock> {
-        self.0[p.index()]
-    }
-
-    /// Records that `c` ended `p`.
-    pub fn set(&mut self, p: Phase, c: Clock) {
-        self.0[p.index()] = Some(c);
-    }
-
-    /// Nothing recorded (captures).
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(Option::is_none)
-    }
-
-    /// The recorded phases, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (Phase, Clock)> + '_ {
-        Phase::ALL.iter().filter_map(|p| Some((*p, self.get(*p)?)))
-    }
-}
+pub type PhaseClocks = PerPhase<Clock>;
 
 impl serde::Serialize for PhaseClocks {
     /// A map from phase name to clock name.

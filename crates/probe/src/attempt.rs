@@ -99,11 +99,11 @@ impl Shared {
     }
 }
 
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0);
-    h.finish()
+/// A number that differs between calls and runs (std's hash keys; no
+/// cryptographic use: a password nobody has, a jitter).
+pub fn rand_u64() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0u64)
 }
 
 /// How one address's connect failed.

@@ -181,3 +181,10 @@ pub fn split_target(t: &str) -> Result<(String, u16), String> {
         _ => Err(bad()),
     }
 }
+
+/// A password file's password: its first line, as `mysql` reads
+/// `--password-file` (a trailing newline is not part of it).
+pub fn read_password_file(path: &std::path::Path) -> std::io::Result<Secret> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(Secret::new(text.lines().next().unwrap_or_default()))
+}

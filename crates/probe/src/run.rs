@@ -119,7 +119,9 @@ impl Ctx {
     /// sink is gone.
     pub(crate) async fn connection(&self, id: u64, lag: Option<Duration>) -> bool {
         let started = Instant::now();
-        let mut record = one(&self.shared, id, &self.addrs, &self.cancel).await;
+        let cfg = &self.shared.cfg;
+        let resolved = (!cfg.resolve_each || cfg.socket.is_some()).then_some(self.addrs.as_slice());
+        let mut record = one(&self.shared, id, resolved, &self.cancel).await;
         if record
             .error
             .as_ref()
@@ -287,38 +289,28 @@ async fn worker(ctx: &Ctx, index: usize) {
 /// long-running prober follows DNS changes): the record, whatever
 /// happens (a name that does not resolve is a record too).
 pub async fn single(shared: &Shared, id: u64) -> ConnectionRecord {
-    let cfg = &shared.cfg;
-    match resolve(&cfg.host, cfg.port, cfg.family).await {
-        Ok((addrs, dns)) => {
-            let mut attempt =
-                Attempt::new(shared, id, addrs[0], Some(dns)).or_else_try(&addrs[1..]);
-            let end = attempt.drive().await;
-            attempt.finish(end).await
-        }
-        Err(e) => unresolved(shared, id, &e),
-    }
+    one(shared, id, None, &CancellationToken::new()).await
 }
 
-/// One connection, resolving first with `--resolve-each`: the first
-/// address, the others when it refuses.
+/// One connection to `addrs`, or to the name resolved now (`None`, as with
+/// `--resolve-each`): the first address, the others when it refuses.
 async fn one(
     shared: &Shared,
     id: u64,
-    addrs: &[SocketAddr],
+    addrs: Option<&[SocketAddr]>,
     cancel: &CancellationToken,
 ) -> ConnectionRecord {
     let cfg = &shared.cfg;
     let resolved;
-    let (addrs, dns) = if cfg.resolve_each && cfg.socket.is_none() {
-        match resolve(&cfg.host, cfg.port, cfg.family).await {
+    let (addrs, dns) = match addrs {
+        Some(a) => (a, None),
+        None => match resolve(&cfg.host, cfg.port, cfg.family).await {
             Ok((a, d)) => {
                 resolved = a;
                 (resolved.as_slice(), Some(d))
             }
             Err(e) => return unresolved(shared, id, &e),
-        }
-    } else {
-        (addrs, None)
+        },
     };
     let mut attempt = Attempt::new(shared, id, addrs[0], dns).or_else_try(&addrs[1..]);
     let end = tokio::select! {

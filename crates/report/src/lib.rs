@@ -155,22 +155,13 @@ fn verdicts(h: &mut String, stats: &Stats) {
             h,
             "<tr><td>{}</td><td>{}</td><td class=\"n\">{n} ({:.1}%)</td><td>{}</td><td class=\"ev\">{}</td></tr>",
             v.name(),
-            party_name(party),
+            party.name(),
             n as f64 * 100.0 / total.max(1) as f64,
             svg::bar(n, max, svg::party_color(party)),
             escape(v.advice())
         );
     }
     h.push_str("</table>\n");
-}
-
-fn party_name(p: hsp_core::Party) -> &'static str {
-    match p {
-        hsp_core::Party::Server => "server",
-        hsp_core::Party::Network => "network",
-        hsp_core::Party::Client => "client",
-        hsp_core::Party::None => "none",
-    }
 }
 
 fn timeline(h: &mut String, r: &Report, c: &Collector) {

@@ -292,9 +292,10 @@ fn module(m: ModuleFile, defaults: DefaultsReader) -> Result<Module, String> {
     }
     let (mut user, mut password) = (m.user, None);
     if let Some(f) = &m.password_file {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| format!("password_file {}: cannot read it ({e})", f.display()))?;
-        password = Some(Secret::new(text.lines().next().unwrap_or_default()));
+        password = Some(
+            hsp_probe::config::read_password_file(f)
+                .map_err(|e| format!("password_file {}: cannot read it ({e})", f.display()))?,
+        );
     }
     if let Some(v) = &m.password_env {
         let p =

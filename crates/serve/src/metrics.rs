@@ -169,7 +169,7 @@ impl Continuous {
             .get_or_create(&VerdictLabels {
                 target: target.to_string(),
                 verdict: r.verdict.name(),
-                party: party(r),
+                party: r.party.name(),
             })
             .inc();
         let t = TargetLabels {
@@ -231,15 +231,6 @@ fn seconds(d: Duration) -> f64 {
     micros(d) as f64 / 1e6
 }
 
-fn party(r: &ConnectionRecord) -> &'static str {
-    match r.party {
-        hsp_core::Party::Server => "server",
-        hsp_core::Party::Network => "network",
-        hsp_core::Party::Client => "client",
-        hsp_core::Party::None => "none",
-    }
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseOnly {
     phase: &'static str,
@@ -296,7 +287,7 @@ pub fn blackbox(records: &[ConnectionRecord], complete: bool, elapsed: Duration)
         verdicts
             .get_or_create(&VerdictOnly {
                 verdict: r.verdict.name(),
-                party: party(r),
+                party: r.party.name(),
             })
             .set(1);
     }

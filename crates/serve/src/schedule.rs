@@ -42,10 +42,7 @@ fn spread(i: usize, n: usize) -> f64 {
 
 /// A factor in [0.9, 1.1) that differs between calls.
 fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0);
-    0.9 + (h.finish() % 2000) as f64 / 10_000.0
+    0.9 + (hsp_probe::attempt::rand_u64() % 2000) as f64 / 10_000.0
 }
 
 async fn target(
