@@ -137,6 +137,13 @@ fn serve_probes_targets_answers_probe_requests_reloads_and_drains() {
     assert_eq!(sample(&body, "probe_success"), Some(0.0), "{body}");
     let took = sample(&body, "probe_duration_seconds").unwrap();
     assert!(took < 1.5, "the probe took {took} s of a 1.5 s scrape");
+    // The hung handshake timed itself out within the budget, so it is
+    // reported, not dropped.
+    assert_eq!(
+        sample(&body, "handshake_probe_handshakes"),
+        Some(1.0),
+        "{body}"
+    );
 
     // Two scrapes of that target at once: one connection at a time, so
     // the second waits its turn and, out of time, makes none.

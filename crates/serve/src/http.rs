@@ -21,6 +21,11 @@ use crate::metrics::{self, Continuous};
 /// gives up, so the probe gets the scrape timeout less this.
 const TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
 
+/// The least time worth starting a handshake in: with less left, the probe
+/// stops and says how many it made rather than report a handshake cut short
+/// by its own budget.
+const MIN_HANDSHAKE: Duration = Duration::from_millis(100);
+
 /// Without the header (a person with curl): the longest a probe may take.
 const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -157,9 +162,7 @@ async fn probe(state: &State, req: &Request<Incoming>) -> Answer {
     })
     .await;
     let records = match turn {
-        Ok((_one, _slot)) => {
-            Some(probe_target(&module, &module_name, &host, port, budget, deadline).await)
-        }
+        Ok((_one, _slot)) => Some(probe_target(&module, &module_name, &host, port, deadline).await),
         Err(_) => None,
     };
     {
@@ -182,36 +185,39 @@ async fn probe(state: &State, req: &Request<Incoming>) -> Answer {
 }
 
 /// The module's handshakes to `host:port`, one after another, within
-/// `deadline`.
+/// `deadline`. Each handshake gets an equal share of what is left when the
+/// turn comes and times itself out, so a hung one is still a record (a
+/// timeout verdict); the outer timer is only a backstop, inside the
+/// scrape's margin.
 async fn probe_target(
     module: &crate::config::Module,
     module_name: &str,
     host: &str,
     port: u16,
-    budget: Duration,
     deadline: Instant,
 ) -> Vec<hsp_core::ConnectionRecord> {
+    let share = deadline.saturating_duration_since(Instant::now()) / module.count.max(1);
+    if share < MIN_HANDSHAKE {
+        return Vec::new();
+    }
     let mut cfg = module.probe_config(host, port);
-    // Each handshake's own deadline fits the budget's share.
-    cfg.timeout = module
-        .timeout
-        .min(budget / module.count.max(1))
-        .max(Duration::from_millis(50));
-    let mut records = Vec::new();
-    match hsp_probe::attempt::Shared::new(cfg) {
-        Ok(shared) => {
-            for id in 0..u64::from(module.count) {
-                if Instant::now() >= deadline {
-                    break;
-                }
-                match tokio::time::timeout_at(deadline, hsp_probe::run::single(&shared, id)).await {
-                    Ok(r) => records.push(r),
-                    Err(_) => break,
-                }
-            }
-        }
+    cfg.timeout = module.timeout.min(share);
+    let shared = match hsp_probe::attempt::Shared::new(cfg) {
+        Ok(shared) => shared,
         Err(e) => {
             tracing::warn!(module = %module_name, "cannot set up TLS: {e}");
+            return Vec::new();
+        }
+    };
+    let backstop = deadline + TIMEOUT_OFFSET / 2;
+    let mut records = Vec::new();
+    for id in 0..u64::from(module.count) {
+        if deadline.saturating_duration_since(Instant::now()) < MIN_HANDSHAKE {
+            break;
+        }
+        match tokio::time::timeout_at(backstop, hsp_probe::run::single(&shared, id)).await {
+            Ok(r) => records.push(r),
+            Err(_) => break,
         }
     }
     records
