@@ -212,6 +212,65 @@ fn serve_probes_targets_answers_probe_requests_reloads_and_drains() {
     assert!(status.success(), "{status}");
 }
 
+/// Accepts on `listener` and never greets, for `run`; returns how many
+/// connections came and the most that were open at once.
+fn count_open_connections(listener: &TcpListener, run: Duration) -> (usize, usize) {
+    use std::io::Read;
+    listener.set_nonblocking(true).unwrap();
+    let (mut open, mut came, mut most) = (Vec::new(), 0, 0);
+    let end = std::time::Instant::now() + run;
+    while std::time::Instant::now() < end {
+        while let Ok((s, _)) = listener.accept() {
+            s.set_nonblocking(true).unwrap();
+            open.push(s);
+            came += 1;
+        }
+        // A closed one reads end of file (or a reset).
+        open.retain_mut(|s| match s.read(&mut [0; 64]) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        });
+        most = most.max(open.len());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (came, most)
+}
+
+#[test]
+fn a_target_both_listed_and_scraped_gets_one_connection_at_a_time() {
+    // A server that never greets holds each handshake for the module's
+    // 5 s timeout: the continuous loop holds the target's turn, so the
+    // scrapes meanwhile wait and make no connection of their own.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = silent.local_addr().unwrap().to_string();
+    let serve = Serve::start(&["--target", &target, "--interval", "100ms"]);
+    let a = serve.addr;
+    let (came, most) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| count_open_connections(&silent, Duration::from_secs(4)));
+        std::thread::sleep(Duration::from_millis(500));
+        for _ in 0..2 {
+            let (_, _, body) = get(
+                a,
+                &format!("/probe?target={target}"),
+                &[("X-Prometheus-Scrape-Timeout-Seconds", "1.5")],
+            );
+            assert_eq!(sample(&body, "probe_success"), Some(0.0), "{body}");
+            assert_eq!(
+                sample(&body, "handshake_probe_handshakes"),
+                Some(0.0),
+                "a scrape connected while the loop's handshake was in flight:\n{body}"
+            );
+        }
+        watcher.join().unwrap()
+    });
+    assert!(came >= 1, "the continuous loop never connected");
+    assert_eq!(
+        most, 1,
+        "{most} of the exporter's connections were open at once"
+    );
+}
+
 #[test]
 fn a_config_that_cannot_be_used_stops_serve_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,6 @@
 //! blackbox-style probe per request, within the scrape timeout Prometheus
 //! sends) and `/` (what is served, for a person with a browser).
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::config::{Config, DEFAULT_MODULE};
 use crate::metrics::{self, Continuous};
+use crate::turns::Turns;
 
 /// Blackbox_exporter's margin: the answer must be back before Prometheus
 /// gives up, so the probe gets the scrape timeout less this.
@@ -40,19 +40,22 @@ pub(crate) struct State {
     pub(crate) metrics: Arc<Continuous>,
     pub(crate) config: watch::Receiver<Arc<Config>>,
     pub(crate) probes: Semaphore,
-    /// One `/probe` at a time per target: a second scrape of the same
-    /// target waits (within its own timeout). Entries go when unused, so
-    /// the map holds only targets being probed.
-    targets: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One connection at a time per target: a second scrape of the same
+    /// target, or its continuous loop, waits (within its own timeout).
+    turns: Arc<Turns>,
 }
 
 impl State {
-    pub(crate) fn new(metrics: Arc<Continuous>, config: watch::Receiver<Arc<Config>>) -> Self {
+    pub(crate) fn new(
+        metrics: Arc<Continuous>,
+        config: watch::Receiver<Arc<Config>>,
+        turns: Arc<Turns>,
+    ) -> Self {
         Self {
             metrics,
             config,
             probes: Semaphore::new(PROBES_AT_ONCE),
-            targets: std::sync::Mutex::default(),
+            turns,
         }
     }
 }
@@ -145,18 +148,11 @@ async fn probe(state: &State, req: &Request<Incoming>) -> Answer {
         .max(Duration::from_millis(100));
     let start = Instant::now();
     let deadline = start + budget;
-    let lock = state
-        .targets
-        .lock()
-        .expect("targets lock")
-        .entry(target.clone())
-        .or_default()
-        .clone();
     // Waiting for this target's turn and a slot counts against the scrape
     // timeout; the handshakes then keep to it themselves, so those made
     // before it are reported.
     let turn = tokio::time::timeout_at(deadline, async {
-        let one = lock.clone().lock_owned().await;
+        let one = state.turns.take(&target).await;
         let slot = state.probes.acquire().await;
         (one, slot)
     })
@@ -165,13 +161,6 @@ async fn probe(state: &State, req: &Request<Incoming>) -> Answer {
         Ok((_one, _slot)) => Some(probe_target(&module, &module_name, &host, port, deadline).await),
         Err(_) => None,
     };
-    {
-        let mut map = state.targets.lock().expect("targets lock");
-        // Ours and the map's: nobody else waits on it.
-        if Arc::strong_count(&lock) == 2 {
-            map.remove(&target);
-        }
-    }
     let records = records.unwrap_or_default();
     answer(
         StatusCode::OK,

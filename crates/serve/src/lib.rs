@@ -23,6 +23,7 @@ mod http;
 pub mod metrics;
 mod process;
 mod schedule;
+mod turns;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -105,10 +106,16 @@ pub async fn serve(opts: Options, ready: impl FnOnce(SocketAddr)) -> Result<(), 
     let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     let metrics = Arc::new(Continuous::new());
     let (config_tx, config_rx) = watch::channel(cfg.clone());
-    let state = Arc::new(http::State::new(metrics.clone(), config_rx));
+    let turns = Arc::new(turns::Turns::default());
+    let state = Arc::new(http::State::new(metrics.clone(), config_rx, turns.clone()));
 
     let mut stop = CancellationToken::new();
-    let mut probing = tokio::spawn(schedule::run(cfg, metrics.clone(), stop.clone()));
+    let mut probing = tokio::spawn(schedule::run(
+        cfg,
+        metrics.clone(),
+        turns.clone(),
+        stop.clone(),
+    ));
     ready(local);
     tracing::info!(%local, "serving /metrics and /probe");
     let connections = CancellationToken::new();
@@ -140,10 +147,11 @@ pub async fn serve(opts: Options, ready: impl FnOnce(SocketAddr)) -> Result<(), 
                     stop.cancel();
                     stop = CancellationToken::new();
                     let old = probing;
-                    let (cfg, metrics, token) = (new.clone(), metrics.clone(), stop.clone());
+                    let (cfg, metrics, turns, token) =
+                        (new.clone(), metrics.clone(), turns.clone(), stop.clone());
                     probing = tokio::spawn(async move {
                         let _ = old.await;
-                        schedule::run(cfg, metrics, token).await;
+                        schedule::run(cfg, metrics, turns, token).await;
                     });
                     let _ = config_tx.send(new);
                 }

@@ -7,7 +7,8 @@
 //! metric, never a stalled loop. With credentials the loop also reads the
 //! server's Aborted_connects and Connection_errors_* after each handshake
 //! and counts their growth; that is one more short session, run after the
-//! handshake, never beside it.
+//! handshake, never beside it. A `/probe` scrape of the same target takes
+//! turns with the loop (`turns`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,17 +21,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Module, Target};
 use crate::metrics::Continuous;
+use crate::turns::Turns;
 
 /// Runs every target of `cfg` until `stop` is cancelled; returns when the
 /// last handshake in flight has ended.
-pub(crate) async fn run(cfg: Arc<Config>, metrics: Arc<Continuous>, stop: CancellationToken) {
+pub(crate) async fn run(
+    cfg: Arc<Config>,
+    metrics: Arc<Continuous>,
+    turns: Arc<Turns>,
+    stop: CancellationToken,
+) {
     let mut loops = JoinSet::new();
     for (i, t) in cfg.targets.iter().enumerate() {
         let module = cfg.modules.get(&t.module).cloned().unwrap_or_default();
-        let (t, metrics, stop) = (t.clone(), metrics.clone(), stop.clone());
+        let (t, metrics, turns, stop) = (t.clone(), metrics.clone(), turns.clone(), stop.clone());
         // The first handshakes spread over the first interval.
         let offset = t.interval.mul_f64(spread(i, cfg.targets.len()));
-        loops.spawn(async move { target(t, module, &metrics, offset, &stop).await });
+        loops.spawn(async move { target(t, module, &metrics, &turns, offset, &stop).await });
     }
     while loops.join_next().await.is_some() {}
 }
@@ -49,6 +56,7 @@ async fn target(
     t: Target,
     module: Module,
     metrics: &Continuous,
+    turns: &Turns,
     offset: Duration,
     stop: &CancellationToken,
 ) {
@@ -65,6 +73,13 @@ async fn target(
             () = sleep_until(next) => {}
             () = stop.cancelled() => return,
         }
+        // The target's turn, shared with `/probe` scrapes of it: this
+        // loop's connections (the handshake and the counters' session)
+        // never overlap another of ours.
+        let _turn = tokio::select! {
+            turn = turns.take(&t.address) => turn,
+            () = stop.cancelled() => return,
+        };
         // A handshake longer than the interval delays the next one; it
         // never overlaps it.
         next = next.max(Instant::now()) + t.interval.mul_f64(jitter());
