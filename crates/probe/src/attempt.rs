@@ -669,8 +669,8 @@ impl<'a> Attempt<'a> {
     pub async fn finish(mut self, end: End) -> ConnectionRecord {
         let ctx = self.ctx();
         let (record, stream) = self.finish_keep(end);
-        if let Some(mut s) = stream {
-            quit(&mut s, &ctx).await;
+        if let Some(s) = stream {
+            quit(s, &ctx).await;
         }
         record
     }
@@ -800,13 +800,19 @@ impl<'a> Attempt<'a> {
     }
 }
 
-/// Sends COM_QUIT; a server that already left is not an error here.
-pub(crate) async fn quit(s: &mut Stream, ctx: &Ctx) {
+/// Sends COM_QUIT and closes; a server that already left is not an error
+/// here.
+pub(crate) async fn quit(mut s: Stream, ctx: &Ctx) {
     let mut out = BytesMut::new();
     write_packet(
         &mut out,
         0,
         &Packet::Command(CommandPacket::simple(Command::COM_QUIT)).to_payload(*ctx),
     );
-    let _ = tokio::time::timeout(Duration::from_secs(1), s.write_all(&out)).await;
+    match s {
+        Stream::Plain(tcp) => tcp.send_and_close(&out),
+        _ => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.write_all(&out)).await;
+        }
+    }
 }

@@ -332,7 +332,7 @@ impl Session {
     }
 
     /// Sends COM_QUIT and closes.
-    pub async fn close(mut self) {
-        quit(&mut self.stream, &self.ctx).await;
+    pub async fn close(self) {
+        quit(self.stream, &self.ctx).await;
     }
 }

@@ -484,3 +484,51 @@ fn workers_spread_over_threads_make_every_connection_once_and_stop_on_cancel() {
         verdicts(&recs)
     );
 }
+
+/// IPv4 TIME_WAIT sockets with `port` as their local port (the server's
+/// side of a connection to it) and as their remote port (the client's).
+fn time_waits(port: u16) -> (usize, usize) {
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port_of = |addr: &str| u16::from_str_radix(addr.rsplit(':').next().unwrap(), 16).unwrap();
+    let (mut server_side, mut client_side) = (0, 0);
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // st 06 is TIME_WAIT.
+        if f[3] != "06" {
+            continue;
+        }
+        if port_of(f[1]) == port {
+            server_side += 1;
+        } else if port_of(f[2]) == port {
+            client_side += 1;
+        }
+    }
+    (server_side, client_side)
+}
+
+#[test]
+fn the_probe_closes_first_so_the_server_keeps_no_time_wait() {
+    // Its own server: no other test's connections on its port.
+    let db = MariaDb::start_default();
+    let mut cfg = config(db.addr(), Some(NATIVE_USER));
+    cfg.count = Some(200);
+    cfg.concurrency = 4;
+    let (recs, report) = probe(cfg);
+    assert_eq!(
+        report.stats.count(Verdict::Ok),
+        200,
+        "{:?}",
+        verdicts(&recs)
+    );
+    // The client's FIN went with its COM_QUIT, before the server's: the
+    // TIME_WAIT (60 s on Linux) is on the probe's side of every connection.
+    let (server_side, client_side) = time_waits(db.addr().port());
+    assert_eq!(
+        server_side, 0,
+        "the server closed first in {server_side} connections"
+    );
+    assert!(
+        client_side >= 200,
+        "{client_side} TIME_WAITs on the probe's side"
+    );
+}
