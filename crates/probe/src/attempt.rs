@@ -664,20 +664,40 @@ impl<'a> Attempt<'a> {
         }
     }
 
-    /// Ends the attempt: COM_QUIT after a login (so the server counts no
-    /// aborted client), TCP_INFO, classification.
+    /// Ends the attempt: TCP_INFO, COM_QUIT after a login (so the server
+    /// counts no aborted client), classification. The COM_QUIT goes before
+    /// the record is built, as soon after the server's OK as a client that
+    /// does nothing else would send it: the server's thread is not left
+    /// waiting for it.
     pub async fn finish(mut self, end: End) -> ConnectionRecord {
         let ctx = self.ctx();
-        let (record, stream) = self.finish_keep(end);
-        if let Some(s) = stream {
+        let now = self.settle(end);
+        if let Some(s) = self.logged_in(end) {
             quit(s, &ctx).await;
         }
-        record
+        self.record(end, now)
     }
 
     /// Like [`finish`](Self::finish), but hands back the logged-in stream
     /// instead of quitting.
     pub(crate) fn finish_keep(&mut self, end: End) -> (ConnectionRecord, Option<Stream>) {
+        let now = self.settle(end);
+        let stream = self.logged_in(end);
+        (self.record(end, now), stream)
+    }
+
+    /// The stream of a completed login, taken out of the attempt.
+    fn logged_in(&mut self, end: End) -> Option<Stream> {
+        if end == End::Completed {
+            self.stream.take()
+        } else {
+            None
+        }
+    }
+
+    /// Closes the phase in progress and the total, and reads TCP_INFO
+    /// while the socket is open; returns when the attempt ended.
+    fn settle(&mut self, end: End) -> Instant {
         let now = Instant::now();
         let answered = matches!(end, End::Completed | End::ServerError { .. });
         if !answered && self.phases.get(self.phase).is_none() {
@@ -704,6 +724,11 @@ impl<'a> Attempt<'a> {
             .as_ref()
             .and_then(Stream::tcp)
             .and_then(crate::tcp::Tcp::tcp_info);
+        now
+    }
+
+    /// Classifies what [`settle`](Self::settle) closed into the record.
+    fn record(&mut self, end: End, now: Instant) -> ConnectionRecord {
         let server = match &self.shared.cfg.socket {
             Some(_) => self.shared.cfg.target(),
             None => self.addr.to_string(),
@@ -780,12 +805,7 @@ impl<'a> Attempt<'a> {
             total_us = r.phases_us.get(Phase::Total).map(micros),
             "connection ended"
         );
-        let stream = if end == End::Completed {
-            self.stream.take()
-        } else {
-            None
-        };
-        (r, stream)
+        r
     }
 
     /// Negotiated capabilities (for a session that runs queries).
