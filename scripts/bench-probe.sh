@@ -29,7 +29,7 @@ if [ "${1:-}" = "--accuracy" ]; then
   HSP_PORT=$port python3 scripts/bench_accuracy.py
   exit 0
 fi
-HSP_PORT=$port python3 scripts/bench_probe.py
+HSP_PORT=$port HSP_SERVER_PID=$(cat "$dir/mariadbd.pid") python3 scripts/bench_probe.py
 echo
 # The probe's phases against the same connections on the wire, same run.
 HSP_PORT=$port python3 scripts/bench_accuracy.py
