@@ -4,7 +4,7 @@ independent real clients making the same number of new connections to the
 same private MariaDB, in the same run.
 
   - handshake-probe -n N -c C (a login per connection, then COM_QUIT), on
-    one thread and with --threads 2
+    one thread, with --threads 2 and with its default threads
   - a raw-socket C loop: C processes, each doing exactly that work and
     nothing else (socket, connect, greeting, mysql_native_password login,
     OK, COM_QUIT, close; benches/baseline/raw_loop.c): the floor
@@ -91,9 +91,11 @@ def measured(fn):
     return result, wall, cpu, server_cpu() - s0
 
 
-def probe(c, threads=1):
+def probe(c, threads=None):
+    """The probe at concurrency c, on `threads` threads (None: its default)."""
     out = subprocess.run(
-        [PROBE, "-n", str(N), "-c", str(c), "--threads", str(threads), "-u", USER, f"--password={PASSWORD}",
+        [PROBE, "-n", str(N), "-c", str(c)] + (["--threads", str(threads)] if threads else [])
+        + ["-u", USER, f"--password={PASSWORD}",
          "--ssl-mode", "DISABLED", "--no-server-status", "--format", "json", "-q",
          f"127.0.0.1:{PORT}"],
         check=True, capture_output=True, text=True).stdout
@@ -131,8 +133,9 @@ def pymysql_loop(c):
 
 CONNECT_LOOP = os.environ.get("HSP_CONNECT_LOOP", "target/connect_loop")
 RAW_LOOP = os.environ.get("HSP_RAW_LOOP", "target/raw_loop")
-TOOLS = [("handshake-probe --threads 1", probe),
-         ("handshake-probe --threads 2", lambda c: probe(c, min(2, c))),
+TOOLS = [("handshake-probe --threads 1", lambda c: probe(c, 1)),
+         ("handshake-probe --threads 2 (one per CPU)", lambda c: probe(c, 2)),
+         ("handshake-probe (default: 4 per CPU, at most one per worker)", probe),
          ("raw-socket C loop", raw_loop),
          ("Connector/C loop", connector_c), ("PyMySQL loop", pymysql_loop)]
 

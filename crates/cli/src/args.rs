@@ -258,8 +258,9 @@ pub(crate) struct ProbeArgs {
     #[arg(short = 'c', long, default_value = "1", value_parser = parse_concurrency, help_heading = "Load")]
     pub(crate) concurrency: usize,
     /// Threads for the connections, each with its own event loop, sharing
-    /// the -c workers (without --rate); default: one per CPU. One thread
-    /// makes about 15k handshakes/s against a loopback server.
+    /// the -c workers (without --rate); default: four per CPU, at most one
+    /// per worker. One thread makes about 15k handshakes/s against a
+    /// loopback server.
     #[arg(long, value_parser = parse_concurrency, help_heading = "Load")]
     pub(crate) threads: Option<usize>,
     /// Lift the probe's limits for the server's sake: by default its

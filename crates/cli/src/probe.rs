@@ -23,6 +23,15 @@ use crate::args::{ProbeArgs, ProbeFormat, SslModeArg};
 use crate::output::{self, RunMeta};
 use crate::status::StatusReport;
 
+/// The default threads per CPU (each still at most one per worker). The
+/// server and the probe share the machine, and the kernel balances many
+/// runnable threads better than a few that each juggle connections: at
+/// `-c 8` on 2 CPUs, 8 threads made 19.2k handshakes/s where 2 made 17.0k,
+/// and the server spent 50 µs on each connection instead of 64 (the
+/// probe's own CPU per handshake the same); at `-c 32`, 8 threads did
+/// better than 2 and than 32 (`scripts/bench-probe.sh`).
+const THREADS_PER_CPU: usize = 4;
+
 /// Where connect_timeout came from, for the report.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum TimeoutSource {
@@ -134,9 +143,9 @@ fn config(args: &ProbeArgs) -> Result<(ProbeConfig, TimeoutSource)> {
     };
     cfg.duration = args.duration;
     cfg.concurrency = args.concurrency;
-    cfg.threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    cfg.threads = args.threads.unwrap_or_else(|| {
+        THREADS_PER_CPU * std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    });
     cfg.force = args.force;
     cfg.rate = args.rate;
     cfg.latency_correction = args.latency_correction;
