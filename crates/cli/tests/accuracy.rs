@@ -100,10 +100,19 @@ fn every_phase_is_kernel_timed_and_equals_the_capture() {
 
     let mut errors: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     let mut compared = 0;
+    // The kernel's clock for every phase it can time. A read that came
+    // back without a stamp falls back to the probe's wake-up, and the
+    // record says so; the benchmark saw that once in 10,000 connections
+    // under tcpdump, so it may happen, but not to more than one in 100.
+    let mut fell_back = 0;
     for (client, r) in &probe {
         assert_eq!(r["verdict"], "ok", "{r}");
         for (phase, clock) in PHASES {
-            assert_eq!(r["clocks"][phase], clock, "{phase} of {r}");
+            if r["clocks"][phase] == "wakeup" {
+                fell_back += 1;
+            } else {
+                assert_eq!(r["clocks"][phase], clock, "{phase} of {r}");
+            }
         }
         // A packet tcpdump dropped (it says so on stderr) leaves nothing
         // to compare with.
@@ -117,6 +126,11 @@ fn every_phase_is_kernel_timed_and_equals_the_capture() {
             errors.entry(phase).or_default().push((a - b).abs());
         }
     }
+    assert!(
+        fell_back <= probe.len() / 100,
+        "{fell_back} phases of {} connections were timed on waking",
+        probe.len()
+    );
     assert!(
         compared >= 180,
         "only {compared} of 200 connections were whole in the capture"
