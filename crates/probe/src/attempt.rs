@@ -20,7 +20,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use hsp_core::classify::{AppError, End, Facts, Viewpoint};
 use hsp_core::evidence;
 use hsp_core::phase::{Clock, Phase, PhaseClocks, PhaseTimes, micros};
@@ -28,9 +27,8 @@ use hsp_core::record::{AuthInfo, ConnectionRecord, Details, ServerError, TcpInfo
 use hsp_wire::client::{
     ClientAction, ClientConfig, ClientHandshake, HandshakeError, Secret, TlsWanted,
 };
-use hsp_wire::codes::Command;
-use hsp_wire::frame::{Deframer, Frame, RawPacket, write_packet};
-use hsp_wire::packets::{CommandPacket, Ctx, ErrPacket, Packet};
+use hsp_wire::frame::{Deframer, Frame, RawPacket};
+use hsp_wire::packets::{Ctx, ErrPacket};
 use rustls::pki_types::ServerName;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
@@ -673,7 +671,7 @@ impl<'a> Attempt<'a> {
         let ctx = self.ctx();
         let now = self.settle(end);
         if let Some(s) = self.logged_in(end) {
-            quit(s, &ctx).await;
+            s.quit(&ctx).await;
         }
         self.record(end, now)
     }
@@ -817,22 +815,5 @@ impl<'a> Attempt<'a> {
 
     pub(crate) fn take_deframer(&mut self) -> Deframer {
         std::mem::replace(&mut self.deframer, Deframer::new(HANDSHAKE_MAX_PACKET))
-    }
-}
-
-/// Sends COM_QUIT and closes; a server that already left is not an error
-/// here.
-pub(crate) async fn quit(mut s: Stream, ctx: &Ctx) {
-    let mut out = BytesMut::new();
-    write_packet(
-        &mut out,
-        0,
-        &Packet::Command(CommandPacket::simple(Command::COM_QUIT)).to_payload(*ctx),
-    );
-    match s {
-        Stream::Plain(tcp) => tcp.send_and_close(&out),
-        _ => {
-            let _ = tokio::time::timeout(Duration::from_secs(1), s.write_all(&out)).await;
-        }
     }
 }

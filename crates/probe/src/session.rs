@@ -12,7 +12,7 @@ use hsp_wire::frame::{Deframer, Frame, write_packet};
 use hsp_wire::packets::{ColumnCount, CommandPacket, Ctx, ErrPacket, Packet, TextRow, is_eof};
 use tokio::time::{Instant, timeout_at};
 
-use crate::attempt::{Attempt, Shared, quit};
+use crate::attempt::{Attempt, Shared};
 use crate::stream::Stream;
 
 /// Why a query failed.
@@ -333,6 +333,6 @@ impl Session {
 
     /// Sends COM_QUIT and closes.
     pub async fn close(self) {
-        quit(self.stream, &self.ctx).await;
+        self.stream.quit(&self.ctx).await;
     }
 }

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use hsp_core::{Phase, Verdict};
 use hsp_probe::SslMode;
 use hsp_testkit::{MariaDb, NATIVE_USER, ServerOptions};
-use support::{config, probe, verdicts};
+use support::{config, probe, time_waits, verdicts};
 
 fn tls_server() -> &'static MariaDb {
     static S: OnceLock<MariaDb> = OnceLock::new();
@@ -92,4 +92,42 @@ fn required_against_a_server_without_tls_is_a_client_abort() {
     let r = &recs[0];
     assert_eq!(r.verdict, Verdict::ClientAbort, "{r:?}");
     assert_eq!(r.app_error.as_ref().unwrap().code, 2026);
+}
+
+#[test]
+fn over_tls_the_probe_quits_first_and_the_server_keeps_no_time_wait() {
+    // Its own server: no other test's connections on its port.
+    let db = MariaDb::start(&ServerOptions {
+        tls: true,
+        ..ServerOptions::default()
+    });
+    let aborted = || {
+        db.sql("SHOW GLOBAL STATUS LIKE 'Aborted_clients'")
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("Aborted_clients")
+    };
+    let before = aborted();
+    let mut cfg = config(db.addr(), Some(NATIVE_USER));
+    cfg.ssl_mode = SslMode::Required;
+    cfg.count = Some(50);
+    cfg.concurrency = 2;
+    let (recs, _) = probe(cfg);
+    assert!(
+        recs.iter()
+            .all(|r| r.verdict == Verdict::Ok && r.tls.is_some()),
+        "{:?}",
+        verdicts(&recs)
+    );
+    // COM_QUIT and close_notify went encrypted, with the FIN: the server
+    // read the COM_QUIT (no aborted client) and never closed first. (Its
+    // own close_notify then meets a closed socket, which answers with a
+    // reset, as it does for mysql_close: no TIME_WAIT on either side.)
+    assert_eq!(aborted(), before, "the server counted aborted clients");
+    let (server_side, _) = time_waits(db.addr().port());
+    assert_eq!(
+        server_side, 0,
+        "the server closed first in {server_side} connections"
+    );
 }

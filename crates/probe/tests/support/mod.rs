@@ -61,3 +61,24 @@ pub fn verdicts(records: &[ConnectionRecord]) -> Vec<(Verdict, &'static str, Opt
         .map(|r| (r.verdict, r.outcome, r.error_code().map(|e| e.0)))
         .collect()
 }
+
+/// IPv4 TIME_WAIT sockets with `port` as their local port (the server's
+/// side of a connection to it) and as their remote port (the client's).
+pub fn time_waits(port: u16) -> (usize, usize) {
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port_of = |addr: &str| u16::from_str_radix(addr.rsplit(':').next().unwrap(), 16).unwrap();
+    let (mut server_side, mut client_side) = (0, 0);
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // st 06 is TIME_WAIT.
+        if f[3] != "06" {
+            continue;
+        }
+        if port_of(f[1]) == port {
+            server_side += 1;
+        } else if port_of(f[2]) == port {
+            client_side += 1;
+        }
+    }
+    (server_side, client_side)
+}
