@@ -27,28 +27,14 @@
 # Only what is started here is stopped, by PID; the namespaces are deleted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-out=${1:-fixtures}
-mkdir -p "$out"
+. scripts/lib/record.sh
+. scripts/lib/netns.sh
+record_start hard "${1:-}"
 command -v php >/dev/null && command -v prometheus-mysqld-exporter >/dev/null ||
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     php-cli php-mysql prometheus-mysqld-exporter >/dev/null
-. scripts/lib/netns.sh
-tmp=$(mktemp -d /tmp/hsp-hard-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  netns_down
-  bash scripts/private-mariadb.sh stop "$tmp/lo" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-cargo build --quiet --release -p handshake-probe
-hp=$PWD/target/release/handshake-probe
-names=()
-: > "$tmp/expected.tsv"; : > "$tmp/ports.tsv"; : > "$tmp/table.md"
-EXPECTED=$tmp/expected.tsv
-. scripts/lib/expect.sh
+at_exit netns_down
+at_exit 'bash scripts/private-mariadb.sh stop "$tmp/lo" >/dev/null 2>&1'
 
 # --- Through a router. connect_timeout=2, wait_timeout=3.
 netns_up hsph 10.79
@@ -320,8 +306,4 @@ printf '| quit-lost.pcap | cli-native-query.pcap with its COM_QUIT (frame %s) re
 printf 'quit-lost\t%s\n' "$src_port" >> "$tmp/ports.tsv"
 expect quit-lost all ok 10 0
 
-# --- Merge: replace the lines these captures own.
-python3 scripts/lib/merge_fixtures.py "$out" "$tmp" "${names[@]}"
-for n in "${names[@]}"; do rm -f "$out/$n.pcap.tshark.txt"; done
-python3 scripts/conformance.py "$hp" "$out" || true
-echo "record-hardcases: recorded ${#names[@]} captures into $out/"
+record_merge record-hardcases

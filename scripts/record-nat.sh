@@ -14,24 +14,10 @@
 # Only what is started here is stopped, by PID; the namespaces are deleted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-out=${1:-fixtures}
-mkdir -p "$out"
-tmp=$(mktemp -d /tmp/hsp-nat-XXXXXX)
+. scripts/lib/record.sh
 . scripts/lib/netns.sh
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  netns_down
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-cargo build --quiet --release -p handshake-probe
-hp=$PWD/target/release/handshake-probe
-names=()
-: > "$tmp/expected.tsv"; : > "$tmp/ports.tsv"; : > "$tmp/table.md"
-EXPECTED=$tmp/expected.tsv
-. scripts/lib/expect.sh
+record_start nat "${1:-}"
+at_exit netns_down
 
 netns_up hspn 10.81
 netns_mariadbd "$tmp/ns" --connect-timeout=2 --wait-timeout=3 --log-warnings=4
@@ -70,7 +56,4 @@ expect_from_probe net-nat-client 2 3 "$tmp/nat.jsonl"
 # The server receives each login once, late by one RTO at most: ok.
 expect net-nat-server all ok 2 3
 
-python3 scripts/lib/merge_fixtures.py "$out" "$tmp" "${names[@]}"
-for n in "${names[@]}"; do rm -f "$out/$n.pcap.tshark.txt"; done
-python3 scripts/conformance.py "$hp" "$out" || true
-echo "record-nat: recorded ${#names[@]} captures into $out/"
+record_merge record-nat

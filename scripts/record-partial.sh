@@ -28,23 +28,9 @@
 # Only what is started here is stopped, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-out=${1:-fixtures}
-mkdir -p "$out"
-tmp=$(mktemp -d /tmp/hsp-partial-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  bash scripts/private-mariadb.sh stop "$tmp/db" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-cargo build --quiet --release -p handshake-probe
-hp=$PWD/target/release/handshake-probe
-names=()
-: > "$tmp/expected.tsv"; : > "$tmp/ports.tsv"; : > "$tmp/table.md"
-EXPECTED=$tmp/expected.tsv
-. scripts/lib/expect.sh
+. scripts/lib/record.sh
+record_start partial "${1:-}"
+at_exit 'bash scripts/private-mariadb.sh stop "$tmp/db" >/dev/null 2>&1'
 
 port=$(bash scripts/private-mariadb.sh start "$tmp/db" --connect-timeout=2 --max-connections=10 --log-warnings=4)
 # Each capture gets the server's error log beside it (NAME.error.log), as
@@ -194,8 +180,4 @@ printf '| %s.pcap | connections the error log (log_warnings=4, %s.error.log) nam
 printf '%s\t%s\n' "$name" "$port" >> "$tmp/ports.tsv"
 bash scripts/private-mariadb.sh stop "$tmp/db"
 
-# --- Merge: replace the lines these captures own.
-python3 scripts/lib/merge_fixtures.py "$out" "$tmp" "${names[@]}"
-for n in "${names[@]}"; do rm -f "$out/$n.pcap.tshark.txt"; done
-python3 scripts/conformance.py "$hp" "$out" || true
-echo "record-partial: recorded ${#names[@]} captures into $out/"
+record_merge record-partial
