@@ -23,25 +23,13 @@ pub struct AuthSwitchRequest {
 impl AuthSwitchRequest {
     /// Decodes the payload (first byte 0xFE, longer than one byte).
     pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
-        let mut r = Reader::new(buf);
-        if r.u8("status")? != 0xfe {
-            return Err(WireError::Invalid {
-                field: "status",
-                offset: 0,
-            });
-        }
-        let plugin = r.nul_str("plugin name")?.to_vec();
-        Ok(Self {
-            plugin,
-            data: r.rest().to_vec(),
-        })
+        let (plugin, data) = decode_plugin_and_data(buf, 0xfe)?;
+        Ok(Self { plugin, data })
     }
 
     /// Appends the payload.
     pub fn encode(&self, dst: &mut Vec<u8>) {
-        dst.push(0xfe);
-        put_nul_str(dst, &self.plugin);
-        dst.extend_from_slice(&self.data);
+        encode_plugin_and_data(dst, 0xfe, &self.plugin, &self.data);
     }
 
     /// The scramble in the plugin data. The password plugins' 20-byte
@@ -69,26 +57,34 @@ pub struct AuthNextFactor {
 impl AuthNextFactor {
     /// Decodes the payload (first byte 0x02).
     pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
-        let mut r = Reader::new(buf);
-        if r.u8("status")? != 0x02 {
-            return Err(WireError::Invalid {
-                field: "status",
-                offset: 0,
-            });
-        }
-        let plugin = r.nul_str("plugin name")?.to_vec();
-        Ok(Self {
-            plugin,
-            data: r.rest().to_vec(),
-        })
+        let (plugin, data) = decode_plugin_and_data(buf, 0x02)?;
+        Ok(Self { plugin, data })
     }
 
     /// Appends the payload.
     pub fn encode(&self, dst: &mut Vec<u8>) {
-        dst.push(0x02);
-        put_nul_str(dst, &self.plugin);
-        dst.extend_from_slice(&self.data);
+        encode_plugin_and_data(dst, 0x02, &self.plugin, &self.data);
     }
+}
+
+/// The layout AuthSwitchRequest and AuthNextFactor share: a status byte,
+/// the plugin's name ending in NUL, then the plugin's data to the end.
+fn decode_plugin_and_data(buf: &[u8], status: u8) -> Result<(Vec<u8>, Vec<u8>), WireError> {
+    let mut r = Reader::new(buf);
+    if r.u8("status")? != status {
+        return Err(WireError::Invalid {
+            field: "status",
+            offset: 0,
+        });
+    }
+    let plugin = r.nul_str("plugin name")?.to_vec();
+    Ok((plugin, r.rest().to_vec()))
+}
+
+fn encode_plugin_and_data(dst: &mut Vec<u8>, status: u8, plugin: &[u8], data: &[u8]) {
+    dst.push(status);
+    put_nul_str(dst, plugin);
+    dst.extend_from_slice(data);
 }
 
 /// What an AuthMoreData payload means, where the protocol defines it.
