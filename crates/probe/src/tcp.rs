@@ -201,8 +201,18 @@ impl Tcp {
     /// with the FIN. `last` is a few bytes to a socket with nothing
     /// unacknowledged, so it fits the send buffer whole; if not, the close
     /// still happens.
+    ///
+    /// A close with unread bytes is a reset that throws the held bytes
+    /// away, so whatever came after the login's answer (nothing, from a
+    /// server waiting for a command) is read first: one call that finds
+    /// the socket empty.
     pub(crate) fn send_and_close(self, last: &[u8]) {
         let fd = self.fd.into_inner();
+        let mut unread = [0u8; 1024];
+        while matches!(
+            socket::recv(fd.as_raw_fd(), &mut unread, MsgFlags::MSG_DONTWAIT),
+            Ok(n) if n > 0
+        ) {}
         let _ = socket::send(
             fd.as_raw_fd(),
             last,
@@ -357,4 +367,59 @@ fn raw_tcp_info(fd: BorrowedFd<'_>) -> Option<libc::tcp_info> {
         )
     };
     (rc == 0).then_some(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// What the peer of a `send_and_close` read, and whether its
+    /// connection ended in a reset; `pending` is written to the probe's
+    /// side first and left unread there.
+    fn peer_of_send_and_close(pending: &[u8]) -> (Vec<u8>, bool) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (tcp, _) = rt
+            .block_on(Socket::new(addr).unwrap().connect(addr))
+            .unwrap();
+        let (mut peer, _) = l.accept().unwrap();
+        io::Write::write_all(&mut peer, pending).unwrap();
+        // Loopback delivers at once; this only leaves room for a slow CPU.
+        std::thread::sleep(Duration::from_millis(50));
+        rt.block_on(async { tcp.send_and_close(b"bye") });
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 64];
+        let reset = loop {
+            match peer.read(&mut b) {
+                Ok(0) => break false,
+                Ok(n) => got.extend_from_slice(&b[..n]),
+                Err(_) => break true,
+            }
+        };
+        (got, reset)
+    }
+
+    #[test]
+    fn the_last_bytes_go_with_an_orderly_close() {
+        assert_eq!(peer_of_send_and_close(b""), (b"bye".to_vec(), false));
+    }
+
+    #[test]
+    fn unread_bytes_do_not_turn_the_close_into_a_reset_that_loses_them() {
+        // A server that sent something after the login's answer: a close
+        // over unread bytes would be a reset, and the COM_QUIT held for
+        // the FIN would never leave.
+        assert_eq!(
+            peer_of_send_and_close(&[7, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0]),
+            (b"bye".to_vec(), false)
+        );
+    }
 }
