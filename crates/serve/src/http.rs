@@ -23,8 +23,12 @@ const TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
 
 /// The least time worth starting a handshake in: with less left, the probe
 /// stops and says how many it made rather than report a handshake cut short
-/// by its own budget.
-const MIN_HANDSHAKE: Duration = Duration::from_millis(100);
+/// by its own budget. Half the least budget (below), so the shortest scrape
+/// still makes one.
+const MIN_HANDSHAKE: Duration = Duration::from_millis(50);
+
+/// The least budget a scrape gets, whatever timeout it sends.
+const MIN_BUDGET: Duration = Duration::from_millis(100);
 
 /// Without the header (a person with curl): the longest a probe may take.
 const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -145,7 +149,7 @@ async fn probe(state: &State, req: &Request<Incoming>) -> Answer {
         .map_or(DEFAULT_SCRAPE_TIMEOUT, Duration::from_secs_f64);
     let budget = scrape_timeout
         .saturating_sub(TIMEOUT_OFFSET)
-        .max(Duration::from_millis(100));
+        .max(MIN_BUDGET);
     let start = Instant::now();
     let deadline = start + budget;
     // Waiting for this target's turn and a slot counts against the scrape
