@@ -112,8 +112,9 @@ fn rewrite(
 
 #[test]
 fn fixtures_and_their_variants_read_as_libpcap_reads_them() {
-    let dir = std::env::temp_dir().join(format!("hsp-reader-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // Removed when dropped, a failed assertion included.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let mut direct = 0;
     let fixtures = captures(&root().join("fixtures"));
     assert!(
@@ -153,7 +154,6 @@ fn fixtures_and_their_variants_read_as_libpcap_reads_them() {
             direct += 1;
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
     assert!(direct > fixtures.len() * 9, "{direct} files read directly");
 }
 
