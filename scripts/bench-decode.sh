@@ -12,14 +12,11 @@
 #      handshake-probe's peak RSS decoding it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-cargo build --release -q
+. scripts/lib/bench.sh
 N=${HSP_HANDSHAKES:-100000}
 REPEAT=${HSP_REPEAT:-7}
 hp=target/release/handshake-probe
-dir=$(mktemp -d /tmp/hsp-bench-decode-XXXXXX)
-trap 'bash scripts/private-mariadb.sh stop "$dir/db"; rm -rf "$dir"' EXIT
-port=$(bash scripts/private-mariadb.sh start "$dir/db" --max-connections=1000 --thread-cache-size=64)
+bench_start bench-decode --max-connections=1000 --thread-cache-size=64
 tcpdump -i lo -B 262144 -s 0 -U -w "$dir/big.pcap" "tcp port $port" 2>"$dir/tcpdump.log" &
 tp=$!
 sleep 1

@@ -11,8 +11,8 @@
 #   HSP_N=5000 HSP_REPEAT=3 scripts/bench-probe.sh [--rss | --accuracy]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-cargo build --release -q
+. scripts/lib/bench.sh
+bench_start bench-probe --max-connections=1000 --thread-cache-size=64
 # The baseline links the official client library (libmariadb-dev).
 dpkg-query -W -f='${Status}' libmariadb-dev 2>/dev/null | grep -q 'install ok installed' \
   || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev >/dev/null
@@ -21,15 +21,12 @@ gcc -O2 -o target/connect_loop benches/baseline/connect_loop.c $(mariadb_config 
 dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q 'install ok installed' \
   || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev >/dev/null
 gcc -O2 -Wno-deprecated-declarations -o target/raw_loop benches/baseline/raw_loop.c -lcrypto
-dir=$(mktemp -d /tmp/hsp-bench-XXXXXX)
-trap 'bash scripts/private-mariadb.sh stop "$dir"; rm -rf "$dir"' EXIT
-port=$(bash scripts/private-mariadb.sh start "$dir" --max-connections=1000 --thread-cache-size=64)
 if [ "${1:-}" = "--accuracy" ]; then
   # The probe's phases against the same connections on the wire.
   HSP_PORT=$port python3 scripts/bench_accuracy.py
   exit 0
 fi
-HSP_PORT=$port HSP_SERVER_PID=$(cat "$dir/mariadbd.pid") python3 scripts/bench_probe.py
+HSP_PORT=$port HSP_SERVER_PID=$(cat "$dir/db/mariadbd.pid") python3 scripts/bench_probe.py
 echo
 # The probe's phases against the same connections on the wire, same run.
 HSP_PORT=$port python3 scripts/bench_accuracy.py
