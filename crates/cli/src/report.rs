@@ -58,14 +58,7 @@ pub(crate) fn server_table(status: &StatusReport) -> Table {
     if let Some(a) = &status.aborted_connects {
         rows.push((
             "the probe saw abnormal ends".into(),
-            format!(
-                "{}{}",
-                a.probe_saw,
-                a.note
-                    .as_ref()
-                    .map(|n| format!(": {n}"))
-                    .unwrap_or_default()
-            ),
+            format!("{}{}", a.probe_saw, a.note_suffix()),
         ));
     }
     let h = &status.host_cache;

@@ -53,6 +53,17 @@ pub(crate) struct AbortedConnects {
     pub(crate) note: Option<String>,
 }
 
+impl AbortedConnects {
+    /// The note that explains a difference, as the text output and the
+    /// report append it (": ..."), or nothing.
+    pub(crate) fn note_suffix(&self) -> String {
+        self.note
+            .as_ref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default()
+    }
+}
+
 fn counters(h: &HostCache) -> BTreeMap<String, i64> {
     match h {
         HostCache::Entry { counters, .. } => counters.clone(),
@@ -191,10 +202,7 @@ impl StatusReport {
                 "  Aborted_connects {:+}; the probe saw {} handshake(s) end abnormally{}",
                 a.server,
                 a.probe_saw,
-                a.note
-                    .as_ref()
-                    .map(|n| format!(": {n}"))
-                    .unwrap_or_default()
+                a.note_suffix()
             );
         }
         let h = &self.host_cache;
